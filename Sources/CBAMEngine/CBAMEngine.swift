@@ -1,0 +1,1 @@
+// The CBAM-ResNet engine lands here (issue: engine).

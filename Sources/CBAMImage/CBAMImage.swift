@@ -1,0 +1,1 @@
+// Image decoding and preprocessing land here (issue: images).

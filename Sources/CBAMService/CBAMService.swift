@@ -1,0 +1,1 @@
+// The inference service lands here (issue: service).

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every test of the project: the Swift test targets, then the Python tests under Tests/python.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/install-deps.sh
+python3 -m pip install -q -r tools/requirements-test.txt
+swift build -c release --product cbam-serve
+swift test --parallel 2>&1 | tee .build/swift-test.log
+if ls Tests/python/test_*.py >/dev/null 2>&1; then
+    CBAM_SERVE_BIN="$(swift build -c release --show-bin-path)/cbam-serve" python3 -m pytest -q Tests/python
+fi
