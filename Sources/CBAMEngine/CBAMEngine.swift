@@ -1,1 +1,0 @@
-// The CBAM-ResNet engine lands here (issue: engine).
