@@ -76,6 +76,30 @@ public struct SafeTensors {
         }
     }
 
+    /// The bytes of a `.safetensors` file holding float32 tensors (name, shape, values), in the given order.
+    public static func encode(_ tensors: [(name: String, shape: [Int], values: [Float])]) -> Data {
+        var header: [String] = []
+        var offset = 0
+        for t in tensors {
+            precondition(t.shape.reduce(1, *) == t.values.count, "tensor \(t.name): shape \(t.shape) does not hold \(t.values.count) values")
+            let shape = t.shape.map(String.init).joined(separator: ",")
+            header.append("\"\(t.name)\":{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + 4 * t.values.count)]}")
+            offset += 4 * t.values.count
+        }
+        var json = Array(("{" + header.joined(separator: ",") + "}").utf8)
+        while json.count % 8 != 0 { json.append(0x20) }
+        var out = Data()
+        out.reserveCapacity(8 + json.count + offset)
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(contentsOf: json)
+        for t in tensors {
+            t.values.withUnsafeBufferPointer { buffer in
+                for v in buffer { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+            }
+        }
+        return out
+    }
+
     private static func byteWidth(_ dtype: String) -> Int? {
         switch dtype {
         case "F64", "I64", "U64": 8
