@@ -45,11 +45,13 @@ struct Conv2D {
 
     var needsColumns: Bool { kernel != 1 || stride != 1 || padding != 0 }
 
-    /// Floats of im2col columns this convolution needs for an input of this shape (0 for a plain GEMM).
+    /// Floats of im2col columns this convolution needs for an input of this shape (0 for a plain GEMM): one tile.
     func columnCount(batch: Int, height: Int, width: Int) -> Int {
         guard needsColumns else { return 0 }
         let (oh, ow) = outputSize(height: height, width: width)
-        return inChannels * kernel * kernel * batch * oh * ow
+        let depth = inChannels * kernel * kernel
+        let rowsPerTile = max(1, min(batch * oh, Self.tileColumns(depth: depth) / ow))
+        return depth * rowsPerTile * ow
     }
 
     func multiplyAdds(height: Int, width: Int) -> Int {
@@ -58,6 +60,9 @@ struct Conv2D {
     }
 
     /// Runs the convolution on `input`, writing `[Cout, N, Ho, Wo]` to `output` (which must not alias `input`).
+    ///
+    /// The output columns (one per output pixel of the batch) are done in tiles of whole output rows, each tile
+    /// unfolded, multiplied and given its bias and ReLU while it is still in cache.
     @discardableResult
     func callAsFunction(_ input: FeatureMap, into output: UnsafeMutablePointer<Float>,
                         columns: UnsafeMutablePointer<Float>) -> FeatureMap {
@@ -65,22 +70,35 @@ struct Conv2D {
         let (oh, ow) = outputSize(height: input.height, width: input.width)
         let out = FeatureMap(data: output, channels: outChannels, batch: input.batch, height: oh, width: ow)
         let k = inChannels * kernel * kernel
-        let source: UnsafeMutablePointer<Float>
-        if needsColumns {
-            im2col(input, kernel: kernel, stride: stride, padding: padding, outHeight: oh, outWidth: ow, into: columns)
-            source = columns
-        } else {
-            source = input.data
-        }
+        let rows = input.batch * oh
+        let rowsPerTile = max(1, min(rows, Self.tileColumns(depth: k) / ow))
         weight.withUnsafeBufferPointer { w in
-            gemm(m: outChannels, n: out.plane, k: k, a: w.baseAddress!, lda: k, b: source, ldb: out.plane,
-                 c: output, ldc: out.plane)
-        }
-        bias.withUnsafeBufferPointer { b in
-            addBias(b.baseAddress!, to: output, channels: outChannels, plane: out.plane, relu: relu)
+            bias.withUnsafeBufferPointer { b in
+                var row = 0
+                while row < rows {
+                    let tileRows = min(rowsPerTile, rows - row)
+                    let (first, count) = (row * ow, tileRows * ow)
+                    let source: UnsafePointer<Float>, ldb: Int
+                    if needsColumns {
+                        im2col(input, kernel: kernel, stride: stride, padding: padding, outHeight: oh, outWidth: ow,
+                               rows: row..<row + tileRows, into: columns)
+                        (source, ldb) = (UnsafePointer(columns), count)
+                    } else {
+                        (source, ldb) = (UnsafePointer(input.data + first), out.plane)
+                    }
+                    gemm(m: outChannels, n: count, k: k, a: w.baseAddress!, lda: k, b: source, ldb: ldb,
+                         c: output + first, ldc: out.plane)
+                    addBias(b.baseAddress!, to: output + first, channels: outChannels, count: count, stride: out.plane, relu: relu)
+                    row += tileRows
+                }
+            }
         }
         return out
     }
+
+    /// Output columns per tile: the tile's unfolded input (`depth` × columns floats) about 1 MB, so it stays in L2,
+    /// but at least 128 columns, so the GEMM's repacking of the weights is amortised.
+    static func tileColumns(depth: Int) -> Int { max(128, (1 << 18) / max(depth, 1)) }
 }
 
 /// BatchNorm2d in inference mode: `γ·(x − μ)/√(σ² + ε) + β`, per channel.
@@ -95,15 +113,15 @@ struct BatchNorm {
     func shift(_ c: Int) -> Float { bias[c] - runningMean[c] * scale(c) }
 }
 
-/// `x[c, i] += bias[c]`, then `max(x, 0)` when `relu`: the epilogue of every convolution.
-func addBias(_ bias: UnsafePointer<Float>, to x: UnsafeMutablePointer<Float>, channels: Int, plane: Int, relu: Bool) {
+/// `x[c·stride + i] += bias[c]` for `i < count`, then `max(x, 0)` when `relu`: the epilogue of every convolution.
+func addBias(_ bias: UnsafePointer<Float>, to x: UnsafeMutablePointer<Float>, channels: Int, count: Int, stride: Int, relu: Bool) {
     for c in 0..<channels {
         let b = bias[c]
-        let row = x + c * plane
+        let row = x + c * stride
         if relu {
-            for i in 0..<plane { row[i] = max(row[i] + b, 0) }
+            for i in 0..<count { row[i] = max(row[i] + b, 0) }
         } else {
-            for i in 0..<plane { row[i] += b }
+            for i in 0..<count { row[i] += b }
         }
     }
 }

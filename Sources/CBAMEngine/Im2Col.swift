@@ -1,10 +1,11 @@
-/// Unfolds the receptive fields of a convolution into columns, so the convolution becomes one GEMM:
-/// `columns[(ci·k + ky)·k + kx, n·Ho·Wo + oy·Wo + ox] = input[ci, n, oy·s − p + ky, ox·s − p + kx]` (0 outside).
+/// Unfolds the receptive fields of a convolution into columns, so the convolution becomes a GEMM:
+/// `columns[(ci·k + ky)·k + kx, j] = input[ci, n, oy·s − p + ky, ox·s − p + kx]` (0 outside), for the output pixels
+/// `j = (row − rows.first)·Wo + ox` of the output rows `row = n·Ho + oy` in `rows`.
 /// A 1x1 kernel with stride > 1 is the strided gather of a downsampling shortcut.
 func im2col(_ input: FeatureMap, kernel k: Int, stride s: Int, padding p: Int,
-            outHeight oh: Int, outWidth ow: Int, into columns: UnsafeMutablePointer<Float>) {
+            outHeight oh: Int, outWidth ow: Int, rows: Range<Int>, into columns: UnsafeMutablePointer<Float>) {
     let (h, w, n) = (input.height, input.width, input.batch)
-    let outPlane = n * oh * ow
+    let outPlane = rows.count * ow
     for ci in 0..<input.channels {
         for ky in 0..<k {
             for kx in 0..<k {
@@ -12,24 +13,22 @@ func im2col(_ input: FeatureMap, kernel k: Int, stride s: Int, padding p: Int,
                 // The output columns ox whose input column ix = ox·s − p + kx lies inside [0, w).
                 let oxBegin = min(ow, max(0, -floorDivide(kx - p, s)))
                 let oxEnd = max(oxBegin, min(ow, floorDivide(w - 1 + p - kx, s) + 1))
-                for image in 0..<n {
-                    let src = input.data + (ci * n + image) * h * w
-                    for oy in 0..<oh {
-                        let iy = oy * s - p + ky
-                        if iy < 0 || iy >= h {
-                            dst.update(repeating: 0, count: ow)
+                for row in rows {
+                    let (image, oy) = row.quotientAndRemainder(dividingBy: oh)
+                    let iy = oy * s - p + ky
+                    if iy < 0 || iy >= h {
+                        for ox in 0..<ow { dst[ox] = 0 }
+                    } else {
+                        let line = input.data + ((ci * n + image) * h + iy) * w - p + kx
+                        for ox in 0..<oxBegin { dst[ox] = 0 }
+                        if s == 1 {
+                            for ox in oxBegin..<oxEnd { dst[ox] = line[ox] }
                         } else {
-                            let row = src + iy * w - p + kx
-                            if oxBegin > 0 { dst.update(repeating: 0, count: oxBegin) }
-                            if s == 1 {
-                                (dst + oxBegin).update(from: row + oxBegin, count: oxEnd - oxBegin)
-                            } else {
-                                for ox in oxBegin..<oxEnd { dst[ox] = row[ox * s] }
-                            }
-                            if oxEnd < ow { (dst + oxEnd).update(repeating: 0, count: ow - oxEnd) }
+                            for ox in oxBegin..<oxEnd { dst[ox] = line[ox * s] }
                         }
-                        dst += ow
+                        for ox in oxEnd..<ow { dst[ox] = 0 }
                     }
+                    dst += ow
                 }
             }
         }

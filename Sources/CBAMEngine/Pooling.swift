@@ -56,7 +56,13 @@ func sum(_ x: UnsafePointer<Float>, count: Int) -> Float {
 
 @inline(__always)
 func maximum(_ x: UnsafePointer<Float>, count: Int) -> Float {
-    var m = -Float.infinity
-    for i in 0..<count { m = max(m, x[i]) }
+    var acc = SIMD8<Float>(repeating: -.infinity)
+    var i = 0
+    while i + 8 <= count {
+        acc = pointwiseMax(acc, UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self))
+        i += 8
+    }
+    var m = acc.max()
+    while i < count { m = max(m, x[i]); i += 1 }
     return m
 }

@@ -18,39 +18,79 @@ struct SpatialAttention {
         let (n, hw, c) = (feature.batch, feature.pixels, feature.channels)
         let mean = scratch, mx = scratch + n * hw
         for image in 0..<n {
-            let sum = mean + image * hw, top = mx + image * hw
-            sum.update(repeating: 0, count: hw)
-            top.update(repeating: -.infinity, count: hw)
-            for ch in 0..<c {
-                let scale = channelMap[image * c + ch]
-                let src = feature.data + (ch * n + image) * hw
-                for p in 0..<hw {
-                    let v = src[p] * scale
-                    sum[p] += v
-                    top[p] = max(top[p], v)
-                }
-            }
-            for p in 0..<hw { sum[p] /= Float(c) }
+            channelMeanAndMax(feature, image: image, scale: channelMap + image * c, mean: mean + image * hw, max: mx + image * hw)
         }
-        let (h, w, k, r) = (feature.height, feature.width, kernel, kernel / 2)
         weight.withUnsafeBufferPointer { wt in
             for image in 0..<n {
                 let out = map + image * hw
-                for y in 0..<h {
-                    for x in 0..<w {
-                        var acc = bias
-                        for plane in 0..<2 {
-                            let src = (plane == 0 ? mean : mx) + image * hw
-                            let kw = wt.baseAddress! + plane * k * k
-                            for ky in max(0, r - y)..<min(k, h + r - y) {
-                                let row = src + (y + ky - r) * w
-                                for kx in max(0, r - x)..<min(k, w + r - x) { acc += kw[ky * k + kx] * row[x + kx - r] }
-                            }
-                        }
-                        out[y * w + x] = sigmoid(acc)
-                    }
+                out.update(repeating: bias, count: hw)
+                convolveAccumulate(mean + image * hw, kernel: wt.baseAddress!, height: feature.height, width: feature.width, into: out)
+                convolveAccumulate(mx + image * hw, kernel: wt.baseAddress! + kernel * kernel, height: feature.height, width: feature.width, into: out)
+                for p in 0..<hw { out[p] = sigmoid(out[p]) }
+            }
+        }
+    }
+
+    /// `out += kernel ∗ plane` with zero padding k/2 ("same" size), one kernel tap at a time over whole rows.
+    private func convolveAccumulate(_ plane: UnsafePointer<Float>, kernel w: UnsafePointer<Float>, height h: Int, width: Int,
+                                    into out: UnsafeMutablePointer<Float>) {
+        let (k, r) = (kernel, kernel / 2)
+        for y in 0..<h {
+            let row = out + y * width
+            for ky in max(0, r - y)..<min(k, h + r - y) {
+                let source = plane + (y + ky - r) * width
+                for kx in 0..<k {
+                    let tap = w[ky * k + kx]
+                    // Output columns x whose input column x + kx − r lies in [0, width).
+                    let x0 = max(0, r - kx), x1 = min(width, width + r - kx)
+                    if x0 >= x1 { continue }
+                    axpy(tap, source + (x0 + kx - r), row + x0, count: x1 - x0)
                 }
             }
         }
     }
+}
+
+/// CBAM's pools across channels of `F' = scale ⊗ F` for one image: `mean[p]`, `max[p]` over channels.
+func channelMeanAndMax(_ feature: FeatureMap, image: Int, scale: UnsafePointer<Float>,
+                       mean: UnsafeMutablePointer<Float>, max top: UnsafeMutablePointer<Float>) {
+    let (n, hw, c) = (feature.batch, feature.pixels, feature.channels)
+    let inverse = 1 / Float(c)
+    var p = 0
+    // Eight pixels at a time across all channels, accumulators in registers.
+    while p + 8 <= hw {
+        var sum = SIMD8<Float>(), best = SIMD8<Float>(repeating: -.infinity)
+        for ch in 0..<c {
+            let v = UnsafeRawPointer(feature.data + (ch * n + image) * hw + p).loadUnaligned(as: SIMD8<Float>.self) * scale[ch]
+            sum += v
+            best = pointwiseMax(best, v)
+        }
+        UnsafeMutableRawPointer(mean + p).storeBytes(of: sum * inverse, as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(top + p).storeBytes(of: best, as: SIMD8<Float>.self)
+        p += 8
+    }
+    while p < hw {
+        var sum: Float = 0, best = -Float.infinity
+        for ch in 0..<c {
+            let v = feature.data[(ch * n + image) * hw + p] * scale[ch]
+            sum += v
+            best = Swift.max(best, v)
+        }
+        mean[p] = sum * inverse
+        top[p] = best
+        p += 1
+    }
+}
+
+/// `y[i] += a · x[i]`.
+@inline(__always)
+func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    while i + 8 <= count {
+        let xv = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+        let yv = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(y + i).storeBytes(of: yv + a * xv, as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < count { y[i] += a * x[i]; i += 1 }
 }
