@@ -86,9 +86,11 @@ struct Conv2D {
                     } else {
                         (source, ldb) = (UnsafePointer(input.data + first), out.plane)
                     }
+                    // C starts as the bias and the GEMM adds to it (beta = 1 also spares OpenBLAS its zeroing pass).
+                    for c in 0..<outChannels { fill(output + first + c * out.plane, with: b[c], count: count) }
                     gemm(m: outChannels, n: count, k: k, a: w.baseAddress!, lda: k, b: source, ldb: ldb,
-                         c: output + first, ldc: out.plane)
-                    addBias(b.baseAddress!, to: output + first, channels: outChannels, count: count, stride: out.plane, relu: relu)
+                         c: output + first, ldc: out.plane, beta: 1)
+                    if relu { rectify(output + first, channels: outChannels, count: count, stride: out.plane) }
                     row += tileRows
                 }
             }
@@ -113,15 +115,17 @@ struct BatchNorm {
     func shift(_ c: Int) -> Float { bias[c] - runningMean[c] * scale(c) }
 }
 
-/// `x[c·stride + i] += bias[c]` for `i < count`, then `max(x, 0)` when `relu`: the epilogue of every convolution.
-func addBias(_ bias: UnsafePointer<Float>, to x: UnsafeMutablePointer<Float>, channels: Int, count: Int, stride: Int, relu: Bool) {
+/// `x[c·stride + i] = max(x[c·stride + i], 0)` for `i < count`: the fused ReLU.
+func rectify(_ x: UnsafeMutablePointer<Float>, channels: Int, count: Int, stride: Int) {
+    let zero = SIMD16<Float>()
     for c in 0..<channels {
-        let b = bias[c]
         let row = x + c * stride
-        if relu {
-            for i in 0..<count { row[i] = max(row[i] + b, 0) }
-        } else {
-            for i in 0..<count { row[i] += b }
+        var i = 0
+        while i + 16 <= count {
+            let v = UnsafeRawPointer(row + i).loadUnaligned(as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(row + i).storeBytes(of: v.replacing(with: zero, where: v .< zero), as: SIMD16<Float>.self)
+            i += 16
         }
+        while i < count { row[i] = max(row[i], 0); i += 1 }
     }
 }

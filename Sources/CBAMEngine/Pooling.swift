@@ -59,7 +59,8 @@ func maximum(_ x: UnsafePointer<Float>, count: Int) -> Float {
     var acc = SIMD8<Float>(repeating: -.infinity)
     var i = 0
     while i + 8 <= count {
-        acc = pointwiseMax(acc, UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self))
+        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+        acc = acc.replacing(with: v, where: v .> acc)
         i += 8
     }
     var m = acc.max()

@@ -63,7 +63,7 @@ func channelMeanAndMax(_ feature: FeatureMap, image: Int, scale: UnsafePointer<F
         for ch in 0..<c {
             let v = UnsafeRawPointer(feature.data + (ch * n + image) * hw + p).loadUnaligned(as: SIMD8<Float>.self) * scale[ch]
             sum += v
-            best = pointwiseMax(best, v)
+            best = best.replacing(with: v, where: v .> best)
         }
         UnsafeMutableRawPointer(mean + p).storeBytes(of: sum * inverse, as: SIMD8<Float>.self)
         UnsafeMutableRawPointer(top + p).storeBytes(of: best, as: SIMD8<Float>.self)

@@ -36,18 +36,32 @@ struct CBAMBench: ParsableCommand {
         }
         var result: ForwardResult?
         for _ in 0..<warmup { result = try network.forward(values, batch: n, height: h, width: w, attention: attention) }
-        var times: [Double] = []
+        var times: [Double] = [], cpuTimes: [Double] = []
         for _ in 0..<iterations {
-            let start = DispatchTime.now().uptimeNanoseconds
+            let (start, cpuStart) = (DispatchTime.now().uptimeNanoseconds, Self.processCPUTime())
             result = try network.forward(values, batch: n, height: h, width: w, attention: attention)
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            cpuTimes.append((Self.processCPUTime() - cpuStart) * 1e3)
         }
         let sorted = times.sorted()
-        let median = sorted.isEmpty ? 0 : (sorted[(sorted.count - 1) / 2] + sorted[sorted.count / 2]) / 2
+        let median = Self.median(times)
         var fields = ["\"model\": \"\(network.config.name)\"", "\"batch\": \(n)", "\"height\": \(h)", "\"width\": \(w)",
                       "\"threads\": \(BLASThreads.count)", "\"median_ms\": \(median)", "\"min_ms\": \(sorted.first ?? 0)",
+                      "\"cpu_median_ms\": \(Self.median(cpuTimes))", "\"cpu_min_ms\": \(cpuTimes.min() ?? 0)",
                       "\"times_ms\": [\(times.map { String($0) }.joined(separator: ", "))]"]
         if input != nil, let result { fields.append("\"logits\": [\(result.logits.map { String($0) }.joined(separator: ", "))]") }
         print("{" + fields.joined(separator: ", ") + "}")
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let s = values.sorted()
+        return s.isEmpty ? 0 : (s[(s.count - 1) / 2] + s[s.count / 2]) / 2
+    }
+
+    /// CPU seconds used by the whole process (all threads), so a loaded machine's waiting is not counted.
+    static func processCPUTime() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
     }
 }
