@@ -10,7 +10,8 @@ Each engine runs `--rounds` rounds of `--iterations` timed passes (after `--warm
 within each round so that a drift in machine load hits all three alike; the table gives the median over all
 timed passes. PyTorch runs under torch.inference_mode with torch.set_num_threads(threads); ONNX Runtime
 with intra_op_num_threads=threads and all graph optimisations; the engine with OpenBLAS at `threads`.
-Before timing, the engine's logits are checked against PyTorch's on the same input.
+Before timing, the engine's logits are checked against PyTorch's on the same input. Besides wall-clock time the
+table gives process CPU time (all threads), which a machine shared with other jobs disturbs less.
 """
 from __future__ import annotations
 
@@ -68,22 +69,26 @@ def export_onnx(model: torch.nn.Module, size: int, path: Path) -> None:
                           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False)
 
 
-def time_swift(binary: Path, directory: Path, batch: int, size: int, threads: int, warmup: int, iterations: int) -> list[float]:
+def time_swift(binary: Path, directory: Path, batch: int, size: int, threads: int, warmup: int,
+               iterations: int) -> tuple[list[float], list[float]]:
     out = subprocess.run([str(binary), "--model", str(directory), "--batch", str(batch), "--size", str(size),
                           "--threads", str(threads), "--warmup", str(warmup), "--iterations", str(iterations)],
                          check=True, capture_output=True, text=True).stdout
-    return json.loads(out)["times_ms"]
+    result = json.loads(out)
+    return result["times_ms"], result["cpu_times_ms"]
 
 
-def time_calls(run, warmup: int, iterations: int) -> list[float]:
+def time_calls(run, warmup: int, iterations: int) -> tuple[list[float], list[float]]:
+    """Wall-clock and process CPU milliseconds of each call."""
     for _ in range(warmup):
         run()
-    times = []
+    times, cpu = [], []
     for _ in range(iterations):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         run()
         times.append((time.perf_counter() - start) * 1e3)
-    return times
+        cpu.append((time.process_time() - cpu_start) * 1e3)
+    return times, cpu
 
 
 def check_parity(binary: Path, directory: Path, model: torch.nn.Module, size: int, workdir: Path) -> float:
@@ -131,30 +136,41 @@ def main() -> None:
             session = ort.InferenceSession(str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"])
         models[name] = (directory, model, size, session)
 
-    times: dict[tuple[str, int], dict[str, list[float]]] = {c: {"swift": [], "torch": [], "ort": []} for c in cases}
+    engines = ("swift", "torch", "ort")
+    times: dict[tuple[str, int], dict[str, list[float]]] = {c: {e: [] for e in engines} for c in cases}
+    cpu: dict[tuple[str, int], dict[str, list[float]]] = {c: {e: [] for e in engines} for c in cases}
     for round_ in range(args.rounds):
         for name, batch in cases:
             directory, model, size, session = models[name]
             x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(round_))
-            t = times[(name, batch)]
-            t["swift"] += time_swift(args.bin, directory, batch, size, args.threads, args.warmup, args.iterations)
+            t, c = times[(name, batch)], cpu[(name, batch)]
+
+            def record(engine: str, measured: tuple[list[float], list[float]]) -> None:
+                t[engine] += measured[0]
+                c[engine] += measured[1]
+
+            record("swift", time_swift(args.bin, directory, batch, size, args.threads, args.warmup, args.iterations))
             with torch.inference_mode():
-                t["torch"] += time_calls(lambda: model(x), args.warmup, args.iterations)
+                record("torch", time_calls(lambda: model(x), args.warmup, args.iterations))
             if session is not None:
                 xn = x.numpy()
-                t["ort"] += time_calls(lambda: session.run(None, {"input": xn}), args.warmup, args.iterations)
+                record("ort", time_calls(lambda: session.run(None, {"input": xn}), args.warmup, args.iterations))
             print(f"round {round_ + 1}/{args.rounds} {name} batch {batch}: "
                   + ", ".join(f"{k} {statistics.median(v):.2f} ms" for k, v in t.items() if v), file=sys.stderr)
 
-    print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, threads={args.threads}, "
+    load = os.getloadavg()
+    print(f"\n{platform.machine()}, {os.cpu_count()} logical CPUs (load average {load[0]:.1f}), threads={args.threads}, "
           f"torch {torch.__version__}, onnxruntime {ort.__version__}; median of {args.rounds}x{args.iterations} passes\n")
-    print("| model | input | engine (ms) | PyTorch (ms) | ONNX Runtime (ms) | PyTorch / engine | ORT / engine |")
-    print("|---|---|---:|---:|---:|---:|---:|")
-    for (name, batch), t in times.items():
-        size = MODELS[name][1]
-        s, p = statistics.median(t["swift"]), statistics.median(t["torch"])
-        o = statistics.median(t["ort"]) if t["ort"] else float("nan")
-        print(f"| {name} | {batch}x3x{size}x{size} | {s:.2f} | {p:.2f} | {o:.2f} | {p / s:.2f}x | {o / s:.2f}x |")
+    for title, table in (("wall-clock", times), ("process CPU time", cpu)):
+        print(f"{title}:\n")
+        print("| model | input | engine (ms) | PyTorch (ms) | ONNX Runtime (ms) | PyTorch / engine | ORT / engine |")
+        print("|---|---|---:|---:|---:|---:|---:|")
+        for (name, batch), t in table.items():
+            size = MODELS[name][1]
+            s, p = statistics.median(t["swift"]), statistics.median(t["torch"])
+            o = statistics.median(t["ort"]) if t["ort"] else float("nan")
+            print(f"| {name} | {batch}x3x{size}x{size} | {s:.2f} | {p:.2f} | {o:.2f} | {p / s:.2f}x | {o / s:.2f}x |")
+        print()
 
 
 if __name__ == "__main__":

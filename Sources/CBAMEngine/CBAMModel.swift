@@ -3,7 +3,7 @@ import Foundation
 /// A CBAM-ResNet classifier (Woo et al., ECCV 2018) running on the CPU:
 /// stem → stages of residual blocks (CBAM inside the blocks of the stages that have it) → global average pool → fc.
 ///
-/// Not thread-safe: one inference thread owns a model at a time (its workspace is reused across calls).
+/// Not thread-safe: one inference thread owns a model at a time (its workspaces are reused across calls).
 /// It is `@unchecked Sendable` so that it can be handed to that thread.
 public final class CBAMModel: @unchecked Sendable {
     public let config: ModelConfig
@@ -19,7 +19,9 @@ public final class CBAMModel: @unchecked Sendable {
     /// `[numClasses, features]`, row-major.
     let classifierWeight: [Float]
     let classifierBias: [Float]
-    let workspace = Workspace()
+    /// One workspace per slice of the batch that runs on its own thread; the first serves single-threaded passes.
+    var workspaces = [Workspace()]
+    var workspace: Workspace { workspaces[0] }
 
     init(config: ModelConfig, labels: [String], layout: CheckpointLayout, parameterCount: Int, stem: Conv2D, stemPool: Bool,
          blocks: [ResidualBlock], classifierWeight: [Float], classifierBias: [Float]) {
@@ -42,6 +44,10 @@ public final class CBAMModel: @unchecked Sendable {
 
     /// Classifies a batch of preprocessed images, NCHW float32 `[batch, 3, height, width]`.
     /// With `attention`, also returns each image's channel and spatial maps of every CBAM block.
+    ///
+    /// With more than one thread (`BLASThreads`) and more than one image, the batch is split into one slice per
+    /// thread, each run with its own workspace and single-threaded GEMMs: the threads meet once per batch instead
+    /// of once per GEMM, which keeps them busy on a machine that other jobs share.
     public func forward(_ input: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int,
                         attention: Bool) throws(ModelError) -> ForwardResult {
         guard batch >= 1, height >= 1, width >= 1 else {
@@ -50,6 +56,36 @@ public final class CBAMModel: @unchecked Sendable {
         guard input.count == batch * 3 * height * width else {
             throw ModelError("invalid_input", "input has \(input.count) values, shape [\(batch),3,\(height),\(width)] needs \(batch * 3 * height * width)")
         }
+        return try forward(input, batch: batch, height: height, width: width, attention: attention,
+                           slices: min(batch, BLASThreads.count))
+    }
+
+    /// `forward` with the batch split into `slices` parts run concurrently (1: one pass with multithreaded GEMMs).
+    func forward(_ input: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int, attention: Bool,
+                 slices: Int) throws(ModelError) -> ForwardResult {
+        let threads = BLASThreads.count
+        let slices = max(1, min(slices, batch))
+        if slices == 1 {
+            let pass = run(input.baseAddress!, batch: batch, height: height, width: width, attention: attention, in: workspaces[0])
+            return ForwardResult(numClasses: numClasses, logits: pass.logits, attention: pass.attention)
+        }
+        while workspaces.count < slices { workspaces.append(Workspace()) }
+        let perImage = 3 * height * width
+        let bounds = (0...slices).map { $0 * batch / slices }
+        let passes = SlicePasses(count: slices)
+        nonisolated(unsafe) let base = input.baseAddress!
+        BLASThreads.set(1)
+        defer { BLASThreads.set(threads) }
+        DispatchQueue.concurrentPerform(iterations: slices) { i in
+            passes[i] = run(base + bounds[i] * perImage, batch: bounds[i + 1] - bounds[i], height: height, width: width,
+                            attention: attention, in: workspaces[i])
+        }
+        return ForwardResult(numClasses: numClasses, logits: passes.all.flatMap(\.logits), attention: passes.all.flatMap(\.attention))
+    }
+
+    /// One forward pass of `batch` images through the network in `workspace`.
+    private func run(_ input: UnsafePointer<Float>, batch: Int, height: Int, width: Int, attention: Bool,
+                     in workspace: Workspace) -> (logits: [Float], attention: [[AttentionMap]]) {
         let plan = memoryPlan(batch: batch, height: height, width: width)
         workspace.reserve(activation: plan.activation, columns: plan.columns, scratch: plan.scratch)
 
@@ -59,7 +95,7 @@ public final class CBAMModel: @unchecked Sendable {
         let hw = height * width
         for image in 0..<batch {
             for c in 0..<3 {
-                (buffers.first + (c * batch + image) * hw).update(from: input.baseAddress! + (image * 3 + c) * hw, count: hw)
+                (buffers.first + (c * batch + image) * hw).update(from: input + (image * 3 + c) * hw, count: hw)
             }
         }
         var x = FeatureMap(data: buffers.first, channels: 3, batch: batch, height: height, width: width)
@@ -98,8 +134,7 @@ public final class CBAMModel: @unchecked Sendable {
         for image in 0..<batch {
             for j in 0..<numClasses { logits[image * numClasses + j] += classifierBias[j] }
         }
-        return ForwardResult(numClasses: numClasses, logits: Array(UnsafeBufferPointer(start: logits, count: batch * numClasses)),
-                             attention: maps)
+        return (Array(UnsafeBufferPointer(start: logits, count: batch * numClasses)), maps)
     }
 
     /// Convenience for arrays: `input` is NCHW `[batch, 3, height, width]`.
@@ -162,4 +197,23 @@ public final class CBAMModel: @unchecked Sendable {
                             stem: config.stem.rawValue, numClasses: numClasses, checkpointLayout: layout.description,
                             parameters: parameterCount, multiplyAdds: macs, inputHeight: inH, inputWidth: inW, cbamLayers: layers)
     }
+}
+
+/// The results of the slices of a batch, each written by its own thread (distinct indices, so no lock).
+private final class SlicePasses: @unchecked Sendable {
+    typealias Pass = (logits: [Float], attention: [[AttentionMap]])
+    private let passes: UnsafeMutableBufferPointer<Pass>
+    init(count: Int) {
+        passes = .allocate(capacity: count)
+        passes.initialize(repeating: ([], []))
+    }
+    deinit {
+        _ = passes.deinitialize()
+        passes.deallocate()
+    }
+    subscript(i: Int) -> Pass {
+        get { passes[i] }
+        set { passes[i] = newValue }
+    }
+    var all: [Pass] { Array(passes) }
 }

@@ -48,7 +48,8 @@ struct CBAMBench: ParsableCommand {
         var fields = ["\"model\": \"\(network.config.name)\"", "\"batch\": \(n)", "\"height\": \(h)", "\"width\": \(w)",
                       "\"threads\": \(BLASThreads.count)", "\"median_ms\": \(median)", "\"min_ms\": \(sorted.first ?? 0)",
                       "\"cpu_median_ms\": \(Self.median(cpuTimes))", "\"cpu_min_ms\": \(cpuTimes.min() ?? 0)",
-                      "\"times_ms\": [\(times.map { String($0) }.joined(separator: ", "))]"]
+                      "\"times_ms\": [\(times.map { String($0) }.joined(separator: ", "))]",
+                      "\"cpu_times_ms\": [\(cpuTimes.map { String($0) }.joined(separator: ", "))]"]
         if input != nil, let result { fields.append("\"logits\": [\(result.logits.map { String($0) }.joined(separator: ", "))]") }
         print("{" + fields.joined(separator: ", ") + "}")
     }

@@ -205,7 +205,9 @@ import Testing
         for _ in 0..<3 { _ = try model.forward(one, batch: 1, height: 32, width: 32, attention: true) }
         _ = try model.forward(Array(one[0..<(3 * 16 * 16)]), batch: 1, height: 16, width: 16, attention: false)
         #expect(model.workspace.allocations == afterFirst)
-        _ = try model.forward(fixture.input.values, batch: 3, height: 32, width: 32, attention: false)
+        _ = try fixture.input.values.withUnsafeBufferPointer {
+            try model.forward($0, batch: 3, height: 32, width: 32, attention: false, slices: 1)
+        }
         #expect(model.workspace.allocations > afterFirst)
     }
 }

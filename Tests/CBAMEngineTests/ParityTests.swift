@@ -33,6 +33,20 @@ import Testing
         }
     }
 
+    /// The batch split across threads, each slice with its own workspace, gives the same results as one pass.
+    @Test(arguments: ParityFixture.names)
+    func batchSlicedAcrossThreadsMatchesPyTorch(_ name: String) throws {
+        let fixture = try ParityFixture(name)
+        let model = try CBAMModel.load(directory: fixture.directory)
+        for slices in 2...fixture.batch {
+            let result = try fixture.input.values.withUnsafeBufferPointer {
+                try model.forward($0, batch: fixture.batch, height: fixture.height, width: fixture.width, attention: true, slices: slices)
+            }
+            try expectParity(result, fixture, model: model)
+        }
+        #expect(model.workspaces.count == fixture.batch)
+    }
+
     @Test func attentionIsEmptyWhenNotAskedAndLogitsAreTheSame() throws {
         let fixture = try ParityFixture("bottleneck_imagenet")
         let model = try CBAMModel.load(directory: fixture.directory)
