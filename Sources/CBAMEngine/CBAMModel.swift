@@ -37,6 +37,14 @@ public final class CBAMModel: @unchecked Sendable {
     }
 
     public var numClasses: Int { config.numClasses }
+
+    /// Multiply-adds of a pass per input pixel (at the config's input size); sizes the work of a pass.
+    private(set) lazy var multiplyAddsPerPixel: Double = {
+        let s = summary()
+        return Double(s.multiplyAdds) / Double(s.inputHeight * s.inputWidth)
+    }()
+    /// Passes below this many multiply-adds run their GEMMs on one thread (measured: docs/engine-performance.md).
+    static let multithreadingThreshold = 2.5e8
     var features: Int { blocks.last?.outChannels ?? stem.outChannels }
 
     /// The names of the blocks with CBAM ("layerX.Y"), in the order their maps come back.
@@ -66,6 +74,10 @@ public final class CBAMModel: @unchecked Sendable {
         let threads = BLASThreads.count
         let slices = max(1, min(slices, batch))
         if slices == 1 {
+            // A small pass is over before GEMM threads would pay for their meeting at every layer.
+            let small = threads > 1 && Double(batch * height * width) * multiplyAddsPerPixel < Self.multithreadingThreshold
+            if small { BLASThreads.set(1) }
+            defer { if small { BLASThreads.set(threads) } }
             let pass = run(input.baseAddress!, batch: batch, height: height, width: width, attention: attention, in: workspaces[0])
             return ForwardResult(numClasses: numClasses, logits: pass.logits, attention: pass.attention)
         }
