@@ -21,13 +21,20 @@ func im2col(_ input: FeatureMap, kernel k: Int, stride s: Int, padding p: Int,
                     } else {
                         let plane: Int = (ci &* n &+ image) &* h
                         let line = input.data + ((plane &+ iy) &* w &- p &+ kx)
-                        for ox in 0..<oxBegin { dst[ox] = 0 }
+                        if ow >= 4 && oxBegin <= 4 && ow &- oxEnd <= 4 {
+                            // The padding at either end with one vector store each; the copy then overwrites
+                            // whatever of those stores fell inside the row (a loop here would become a memset call).
+                            zero4(dst)
+                            zero4(dst + (ow &- 4))
+                        } else {
+                            for ox in 0..<oxBegin { dst[ox] = 0 }
+                            for ox in oxEnd..<ow { dst[ox] = 0 }
+                        }
                         if s == 1 {
                             copy(line + oxBegin, to: dst + oxBegin, count: oxEnd &- oxBegin)
                         } else {
                             for ox in oxBegin..<oxEnd { dst[ox] = line[ox &* s] }
                         }
-                        for ox in oxEnd..<ow { dst[ox] = 0 }
                     }
                     dst += ow
                     oy += 1
@@ -42,25 +49,44 @@ func im2col(_ input: FeatureMap, kernel k: Int, stride s: Int, padding p: Int,
 @inline(__always)
 func floorDivide(_ a: Int, _ b: Int) -> Int { a >= 0 ? a / b : -((-a + b - 1) / b) }
 
-/// `dst[i] = src[i]`, sixteen floats at a time (short rows: a call to memmove would cost more than the copy).
+/// `dst[i] = src[i]` in vectors of 16, 8 and 4 floats, at most 3 scalar moves (rows are short: 7 to 112 floats;
+/// a call to memmove, or a long scalar tail, would cost more than the copy).
 @inline(__always)
 func copy(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
-    while i + 16 <= count {
+    while i &+ 16 <= count {
         UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
-        i += 16
+        i &+= 16
     }
-    while i < count { dst[i] = src[i]; i += 1 }
+    if i &+ 8 <= count {
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+        i &+= 8
+    }
+    if i &+ 4 <= count {
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD4<Float>.self), as: SIMD4<Float>.self)
+        i &+= 4
+    }
+    while i < count { dst[i] = src[i]; i &+= 1 }
 }
 
-/// `dst[i] = value`, sixteen floats at a time.
+/// `dst[i] = value` in vectors of 16, 8 and 4 floats, at most 3 scalar stores.
 @inline(__always)
 func fill(_ dst: UnsafeMutablePointer<Float>, with value: Float, count: Int) {
-    let v = SIMD16<Float>(repeating: value)
     var i = 0
-    while i + 16 <= count {
-        UnsafeMutableRawPointer(dst + i).storeBytes(of: v, as: SIMD16<Float>.self)
-        i += 16
+    while i &+ 16 <= count {
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: SIMD16<Float>(repeating: value), as: SIMD16<Float>.self)
+        i &+= 16
     }
-    while i < count { dst[i] = value; i += 1 }
+    if i &+ 8 <= count {
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: SIMD8<Float>(repeating: value), as: SIMD8<Float>.self)
+        i &+= 8
+    }
+    if i &+ 4 <= count {
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: SIMD4<Float>(repeating: value), as: SIMD4<Float>.self)
+        i &+= 4
+    }
+    while i < count { dst[i] = value; i &+= 1 }
 }
+
+@inline(__always)
+func zero4(_ dst: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(dst).storeBytes(of: SIMD4<Float>(), as: SIMD4<Float>.self) }
