@@ -127,6 +127,9 @@ public final class BatchQueue<Runner: BatchRunner>: @unchecked Sendable {
     /// Images waiting in the queue (not counting a running batch).
     public var depth: Int { condition.withLock { queuedImages } }
 
+    /// True once `shutdown()` has begun.
+    public var isShuttingDown: Bool { condition.withLock { !accepting } }
+
     /// True when the queue holds as many images as it may.
     public var isSaturated: Bool { condition.withLock { queuedImages >= configuration.capacity } }
 
