@@ -89,7 +89,7 @@ public final class InferenceService: Sendable {
                 response.headers.set("WWW-Authenticate", "Bearer")
                 return response
             }
-            do {
+            do throws(ServiceError) {
                 return try await handler(request)
             } catch {
                 return HTTPResponse.error(error)

@@ -4,7 +4,7 @@ import HTTPServer
 extension InferenceService {
     func addHealthRoutes(to router: Router) {
         router.get("/healthz", handler: route(public: true) { _ in .json("{\"status\":\"ok\"}") })
-        router.get("/readyz", handler: route(public: true) { [self] _ in
+        router.get("/readyz", handler: route(public: true) { [self] _ throws(ServiceError) in
             if isReady { return .json("{\"status\":\"ready\",\"model\":\(JSONText.string(modelName))}") }
             throw ServiceError(status: 503, code: "not_ready",
                                message: queue.isShuttingDown ? "the server is shutting down"
