@@ -57,8 +57,9 @@ public final class ServiceMetrics: Sendable {
                 batchSize.record(images)
                 inferenceTime.recordNanoseconds(time.nanoseconds)
             },
-            jobStarted: { [queueWait] in queueWait.recordNanoseconds($0.nanoseconds) },
-            jobDropped: { [weak self] in self?.recordError(code: $0.serviceError.code) })
+            // Dropped jobs are counted once, by their error response (the server observes even the 499 of a
+            // client that went away).
+            jobStarted: { [queueWait] in queueWait.recordNanoseconds($0.nanoseconds) })
     }
 
     /// Prometheus text exposition format.
