@@ -9,29 +9,29 @@ extension InferenceService {
     static let outputNames = ["logits", "probabilities"]
 
     func addInferenceProtocolRoutes(to router: Router) {
-        router.get("/v2", handler: route { [self] _ in
+        router.get("/v2", handler: route(errors: .inferenceProtocol) { [self] _ in
             .json("{\"name\":\"cbam-serve\",\"version\":\(JSONText.string(configuration.serverVersion)),\"extensions\":[\"binary_tensor_data\",\"model_configuration\"]}")
         })
-        router.get("/v2/health/live", handler: route(public: true) { _ in HTTPResponse(status: .ok) })
-        router.get("/v2/health/ready", handler: route(public: true) { [self] _ throws(ServiceError) in
+        router.get("/v2/health/live", handler: route(public: true, errors: .inferenceProtocol) { _ in HTTPResponse(status: .ok) })
+        router.get("/v2/health/ready", handler: route(public: true, errors: .inferenceProtocol) { [self] _ throws(ServiceError) in
             guard isReady else { throw ServiceError(status: 503, code: "not_ready", message: "the server is not ready") }
             return HTTPResponse(status: .ok)
         })
         for prefix in ["/v2/models/{name}", "/v2/models/{name}/versions/{version}"] {
-            router.get(prefix, handler: route { [self] request throws(ServiceError) in
+            router.get(prefix, handler: route(errors: .inferenceProtocol) { [self] request throws(ServiceError) in
                 try checkModel(request)
                 return .json(inferenceProtocolMetadata)
             })
-            router.get(prefix + "/ready", handler: route { [self] request throws(ServiceError) in
+            router.get(prefix + "/ready", handler: route(errors: .inferenceProtocol) { [self] request throws(ServiceError) in
                 try checkModel(request)
                 guard isReady else { throw ServiceError(status: 503, code: "not_ready", message: "the model is not ready") }
                 return HTTPResponse(status: .ok)
             })
-            router.get(prefix + "/config", handler: route { [self] request throws(ServiceError) in
+            router.get(prefix + "/config", handler: route(errors: .inferenceProtocol) { [self] request throws(ServiceError) in
                 try checkModel(request)
                 return .json(tritonModelConfig)
             })
-            router.post(prefix + "/infer", handler: route { [self] request throws(ServiceError) in
+            router.post(prefix + "/infer", handler: route(errors: .inferenceProtocol) { [self] request throws(ServiceError) in
                 try checkModel(request)
                 return try await inferenceProtocolInfer(request)
             })

@@ -78,21 +78,28 @@ public final class InferenceService: Sendable {
 
     // MARK: - Shared by the routes
 
-    /// Wraps a handler: the API key check (when configured), and typed errors turned into the JSON error shape.
-    func route(public isPublic: Bool = false,
+    /// How a route writes its errors.
+    enum ErrorShape {
+        /// `{"error": {"code": ..., "message": ...}}`, the API's one shape.
+        case service
+        /// The Open Inference Protocol's `{"error": "<message>"}`, which Triton's and KServe's clients parse,
+        /// with the code alongside: `{"error": "<message>", "code": "..."}`.
+        case inferenceProtocol
+    }
+
+    /// Wraps a handler: the API key check (when configured), and typed errors turned into the route's error shape.
+    func route(public isPublic: Bool = false, errors shape: ErrorShape = .service,
                _ handler: @escaping @Sendable (HTTPRequest) async throws(ServiceError) -> HTTPResponse) -> HTTPHandler {
         { [apiKey] request in
-            if !isPublic, let apiKey, !apiKey.accepts(authorization: request.headers["Authorization"]) {
-                var response = HTTPResponse.error(ServiceError(
-                    status: 401, code: "unauthorized",
-                    message: "this route needs the header Authorization: Bearer <API key>"))
-                response.headers.set("WWW-Authenticate", "Bearer")
-                return response
-            }
             do throws(ServiceError) {
+                if !isPublic, let apiKey, !apiKey.accepts(authorization: request.headers["Authorization"]) {
+                    throw ServiceError(status: 401, code: "unauthorized",
+                                       message: "this route needs the header Authorization: Bearer <API key>",
+                                       headers: [("WWW-Authenticate", "Bearer")])
+                }
                 return try await handler(request)
             } catch {
-                return HTTPResponse.error(error)
+                return HTTPResponse.error(error, shape: shape)
             }
         }
     }
@@ -166,8 +173,10 @@ extension ServiceError {
 }
 
 extension HTTPResponse {
-    static func error(_ error: ServiceError) -> HTTPResponse {
-        var response = HTTPResponse.json(bytes: error.jsonBody, status: HTTPStatus(code: error.status))
+    static func error(_ error: ServiceError, shape: InferenceService.ErrorShape = .service) -> HTTPResponse {
+        let body = shape == .service ? error.jsonBody
+            : Array("{\"error\":\(JSONText.string(error.message)),\"code\":\(JSONText.string(error.code))}".utf8)
+        var response = HTTPResponse.json(bytes: body, status: HTTPStatus(code: error.status))
         for (name, value) in error.headers { response.headers.set(name, value) }
         return response
     }
@@ -181,7 +190,7 @@ extension HTTPResponse {
 enum ErrorBody {
     static func code(in body: [UInt8]) -> String? {
         guard body.count < 4096, let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
-              let error = object["error"] as? [String: Any] else { return nil }
-        return error["code"] as? String
+              let error = object["error"] else { return nil }
+        return (error as? [String: Any])?["code"] as? String ?? object["code"] as? String
     }
 }

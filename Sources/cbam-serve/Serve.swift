@@ -84,7 +84,7 @@ struct Serve: AsyncParsableCommand {
         service.maxBatchDelay = .microseconds(Int64(try double(maxBatchDelayMs, "CBAM_MAX_BATCH_DELAY_MS", 2) * 1000))
         service.maxQueue = try int(maxQueue, "CBAM_MAX_QUEUE", 256, minimum: 1)
         service.requestTimeout = .milliseconds(try int(requestTimeoutMs, "CBAM_REQUEST_TIMEOUT_MS", 10_000, minimum: 1))
-        service.apiKey = try value(apiKey, "CBAM_API_KEY", nil) { $0 }
+        service.apiKey = apiKey ?? env["CBAM_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
         service.attentionStoreEntries = try int(attentionStoreSize, "CBAM_ATTENTION_STORE_SIZE", 1024)
         service.attentionTTL = .milliseconds(Int64(try double(attentionTtlS, "CBAM_ATTENTION_TTL_S", 600) * 1000))
 

@@ -120,6 +120,8 @@ extension EndToEnd {
             let zeros = [Double](repeating: 0, count: 3 * 16 * 16)
             let wrongShape = try await post(["inputs": [["name": "input", "datatype": "FP32", "shape": [1, 3, 16, 16], "data": zeros]]])
             #expect(wrongShape.status == 400 && wrongShape.errorCode == "shape_mismatch")
+            // The protocol's own error object, which tritonclient reads: {"error": "<sentence>"}.
+            #expect((try wrongShape.json()["error"] as? String)?.contains("[N,3,32,32]") == true)
             let unknownInput = try await post(["inputs": [["name": "pixels", "datatype": "FP32", "shape": [1], "data": [0]]]])
             #expect(unknownInput.errorCode == "unknown_input")
             let unknownOutput = try await post(["inputs": [["name": "input", "datatype": "FP32", "shape": [1, 3, 32, 32],

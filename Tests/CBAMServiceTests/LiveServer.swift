@@ -108,8 +108,11 @@ struct TestResponse: Sendable {
         }
         return object
     }
-    /// The code of the one JSON error shape, or nil.
-    var errorCode: String? { ((try? json())?["error"] as? [String: Any])?["code"] as? String }
+    /// The error code of either error shape (`{"error": {"code"}}`, or the OIP routes' `{"error": "...", "code"}`).
+    var errorCode: String? {
+        guard let object = try? json() else { return nil }
+        return (object["error"] as? [String: Any])?["code"] as? String ?? object["code"] as? String
+    }
 }
 
 struct TestFailure: Error, CustomStringConvertible {
