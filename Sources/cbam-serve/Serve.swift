@@ -47,7 +47,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds attention maps are kept. (env CBAM_ATTENTION_TTL_S, default 600)")
     var attentionTtlS: Double?
 
-    static let defaultModelPath = "models/cbam-resnet20-cifar10"
+    static let defaultModelPath = ModelDirectory.defaultPath
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
