@@ -1,0 +1,139 @@
+/// PIL's `Image.resize(size, BILINEAR)` for 8-bit images, reimplemented from its documented algorithm: a
+/// separable convolution with the triangle filter whose support grows with the downscale factor
+/// (antialiasing), weights normalised per output pixel and rounded to 22-bit fixed point, a horizontal
+/// pass into an 8-bit intermediate, then a vertical pass. This is what torchvision's `Resize` runs on PIL images.
+struct AntialiasedBilinear {
+    /// Fixed-point weights for one axis: output i reads `count[i]` inputs from `first[i]`.
+    struct Axis {
+        let kernelSize: Int
+        let first: [Int]
+        let count: [Int]
+        let weights: [Int32]  // outSize * kernelSize
+
+        static let precisionBits = 32 - 8 - 2
+
+        init(inSize: Int, outSize: Int) {
+            let scale = Double(inSize) / Double(outSize)
+            let filterScale = max(scale, 1.0)
+            let support = 1.0 * filterScale  // the triangle filter's support is 1
+            let kernelSize = Int(support.rounded(.up)) * 2 + 1
+            var first = [Int](repeating: 0, count: outSize)
+            var count = [Int](repeating: 0, count: outSize)
+            var weights = [Int32](repeating: 0, count: outSize * kernelSize)
+            var k = [Double](repeating: 0, count: kernelSize)
+            let one = Double(1 << Axis.precisionBits)
+            let inverseFilterScale = 1.0 / filterScale  // multiplied, not divided: same rounding as PIL
+            for i in 0..<outSize {
+                let center = (Double(i) + 0.5) * scale
+                let lo = max(Int(center - support + 0.5), 0)
+                let hi = min(Int(center + support + 0.5), inSize)
+                var total = 0.0
+                for j in 0..<(hi - lo) {
+                    let x = abs((Double(j + lo) - center + 0.5) * inverseFilterScale)
+                    k[j] = x < 1 ? 1 - x : 0
+                    total += k[j]
+                }
+                for j in 0..<(hi - lo) {
+                    let w = total != 0 ? k[j] / total : k[j]
+                    weights[i * kernelSize + j] = Int32(w < 0 ? w * one - 0.5 : w * one + 0.5)
+                }
+                first[i] = lo
+                count[i] = hi - lo
+            }
+            self.kernelSize = kernelSize
+            self.first = first
+            self.count = count
+            self.weights = weights
+        }
+    }
+
+    @inline(__always)
+    static func clip8(_ sum: Int32) -> UInt8 {
+        let v = sum >> Int32(Axis.precisionBits)
+        return v < 0 ? 0 : v > 255 ? 255 : UInt8(truncatingIfNeeded: v)
+    }
+
+    /// Resizes `image` to `outWidth` x `outHeight` but computes only the output window
+    /// `columns` x `rows` (every output pixel is independent, so a crop of the result is exact).
+    /// Returns the window as RGB8, `columns.count * rows.count * 3` bytes.
+    static func resize(_ image: RGBImage, outWidth: Int, outHeight: Int,
+                       columns: Range<Int>, rows: Range<Int>) -> [UInt8] {
+        let inW = image.width, inH = image.height
+        let outCols = columns.count, outRows = rows.count
+        if outCols == 0 || outRows == 0 { return [] }
+        let horizontal = outWidth != inW ? Axis(inSize: inW, outSize: outWidth) : nil
+        let vertical = outHeight != inH ? Axis(inSize: inH, outSize: outHeight) : nil
+
+        // Input rows the vertical pass will read.
+        let firstRow: Int, lastRow: Int
+        if let v = vertical {
+            firstRow = rows.map { v.first[$0] }.min()!
+            lastRow = rows.map { v.first[$0] + v.count[$0] }.max()!
+        } else {
+            firstRow = rows.lowerBound
+            lastRow = rows.upperBound
+        }
+
+        // Horizontal pass: input rows [firstRow, lastRow) → intermediate rows of `outCols` pixels.
+        let tempRows = lastRow - firstRow
+        var temp = [UInt8](repeating: 0, count: tempRows * outCols * 3)
+        image.pixels.withUnsafeBufferPointer { input in
+            temp.withUnsafeMutableBufferPointer { out in
+                guard let h = horizontal else {
+                    for r in 0..<tempRows {
+                        let src = ((firstRow + r) * inW + columns.lowerBound) * 3
+                        for b in 0..<(outCols * 3) { out[r * outCols * 3 + b] = input[src + b] }
+                    }
+                    return
+                }
+                h.weights.withUnsafeBufferPointer { weights in
+                    for r in 0..<tempRows {
+                        let rowBase = (firstRow + r) * inW * 3
+                        var o = r * outCols * 3
+                        for x in columns {
+                            let lo = h.first[x], n = h.count[x], kBase = x * h.kernelSize
+                            var s0: Int32 = 1 << Int32(Axis.precisionBits - 1), s1 = s0, s2 = s0
+                            var p = rowBase + lo * 3
+                            for j in 0..<n {
+                                let w = weights[kBase + j]
+                                s0 &+= Int32(input[p]) &* w
+                                s1 &+= Int32(input[p + 1]) &* w
+                                s2 &+= Int32(input[p + 2]) &* w
+                                p += 3
+                            }
+                            out[o] = clip8(s0)
+                            out[o + 1] = clip8(s1)
+                            out[o + 2] = clip8(s2)
+                            o += 3
+                        }
+                    }
+                }
+            }
+        }
+
+        guard let v = vertical else { return temp }  // rows == [firstRow, lastRow)
+        // Vertical pass over the intermediate.
+        let rowBytes = outCols * 3
+        return [UInt8](unsafeUninitializedCapacity: outRows * rowBytes) { out, initialized in
+            temp.withUnsafeBufferPointer { t in
+                v.weights.withUnsafeBufferPointer { weights in
+                    var o = 0
+                    for y in rows {
+                        let lo = v.first[y] - firstRow, n = v.count[y], kBase = y * v.kernelSize
+                        for b in 0..<rowBytes {
+                            var s: Int32 = 1 << Int32(Axis.precisionBits - 1)
+                            var p = lo * rowBytes + b
+                            for j in 0..<n {
+                                s &+= Int32(t[p]) &* weights[kBase + j]
+                                p += rowBytes
+                            }
+                            out[o] = clip8(s)
+                            o += 1
+                        }
+                    }
+                }
+            }
+            initialized = outRows * rowBytes
+        }
+    }
+}
