@@ -12,8 +12,10 @@ struct AntialiasedBilinear {
 
         static let precisionBits = 32 - 8 - 2
 
-        init(inSize: Int, outSize: Int) {
-            let scale = Double(inSize) / Double(outSize)
+        /// `extent`: the input length the output spans (PIL's box), `inSize` unless the input was DCT-scaled
+        /// and its last pixel stands for only part of a block.
+        init(inSize: Int, extent: Double, outSize: Int) {
+            let scale = extent / Double(outSize)
             let filterScale = max(scale, 1.0)
             let support = 1.0 * filterScale  // the triangle filter's support is 1
             let kernelSize = Int(support.rounded(.up)) * 2 + 1
@@ -56,13 +58,16 @@ struct AntialiasedBilinear {
     /// Resizes `image` to `outWidth` x `outHeight` but computes only the output window
     /// `columns` x `rows` (every output pixel is independent, so a crop of the result is exact).
     /// Returns the window as RGB8, `columns.count * rows.count * 3` bytes.
-    static func resize(_ image: RGBImage, outWidth: Int, outHeight: Int,
+    /// `boxWidth` x `boxHeight`: the input extent that maps onto the output (PIL's `box`).
+    static func resize(_ image: RGBImage, boxWidth: Double, boxHeight: Double, outWidth: Int, outHeight: Int,
                        columns: Range<Int>, rows: Range<Int>) -> [UInt8] {
         let inW = image.width, inH = image.height
         let outCols = columns.count, outRows = rows.count
         if outCols == 0 || outRows == 0 { return [] }
-        let horizontal = outWidth != inW ? Axis(inSize: inW, outSize: outWidth) : nil
-        let vertical = outHeight != inH ? Axis(inSize: inH, outSize: outHeight) : nil
+        let horizontal = outWidth != inW || boxWidth != Double(inW)
+            ? Axis(inSize: inW, extent: boxWidth, outSize: outWidth) : nil
+        let vertical = outHeight != inH || boxHeight != Double(inH)
+            ? Axis(inSize: inH, extent: boxHeight, outSize: outHeight) : nil
 
         // Input rows the vertical pass will read.
         let firstRow: Int, lastRow: Int

@@ -114,6 +114,8 @@ public enum EXIFOrientation: Int, Sendable {
             }
             initialized = outW * outH * 3
         }
-        return RGBImage(width: outW, height: outH, pixels: pixels)
+        let (fullW, fullH) = swapsSides ? (image.fullHeight, image.fullWidth) : (image.fullWidth, image.fullHeight)
+        return RGBImage(width: outW, height: outH, pixels: pixels, scaleDenominator: image.scaleDenominator,
+                        fullWidth: fullW, fullHeight: fullH)
     }
 }

@@ -25,7 +25,9 @@ struct JPEGDecoder {
         }
         let count = Int(result.width) * Int(result.height) * 3
         let image = RGBImage(width: Int(result.width), height: Int(result.height),
-                             pixels: Array(UnsafeBufferPointer(start: pointer, count: count)))
+                             pixels: Array(UnsafeBufferPointer(start: pointer, count: count)),
+                             scaleDenominator: Int(result.scale_denom),
+                             fullWidth: Int(result.source_width), fullHeight: Int(result.source_height))
         return Decoded(image: image, sourceWidth: Int(result.source_width), sourceHeight: Int(result.source_height),
                        scaleDenominator: Int(result.scale_denom))
     }

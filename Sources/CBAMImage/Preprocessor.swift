@@ -46,16 +46,21 @@ public struct Preprocessor: Sendable {
     /// Writes `elementCount` floats (CHW) at `output`, e.g. one slot of a batch.
     public func write(_ image: RGBImage, into output: UnsafeMutablePointer<Float>) {
         precondition(image.width > 0 && image.height > 0, "cannot preprocess an empty image")
-        let (outW, outH) = resizedSize(width: image.width, height: image.height)
+        // A DCT-scaled image is resized as the full image would be: same output size, and each scaled pixel
+        // spans `scaleDenominator` full pixels (PIL's resize `box`), so sampling positions line up.
+        let (outW, outH) = resizedSize(width: image.fullWidth, height: image.fullHeight)
         let left = cropOffset(outW), top = cropOffset(outH)
         // The part of the resized image inside the crop; outside it (only when padding) pixels are 0.
         let columns = max(left, 0)..<min(left + size, outW)
         let rows = max(top, 0)..<min(top + size, outH)
         let window: [UInt8]
-        if outW == image.width && outH == image.height {
+        let scale = Double(image.scaleDenominator)
+        let boxWidth = Double(image.fullWidth) / scale, boxHeight = Double(image.fullHeight) / scale
+        if outW == image.width && outH == image.height && image.scaleDenominator == 1 {
             window = AntialiasedBilinear.copy(image, columns: columns, rows: rows)
         } else {
-            window = AntialiasedBilinear.resize(image, outWidth: outW, outHeight: outH, columns: columns, rows: rows)
+            window = AntialiasedBilinear.resize(image, boxWidth: boxWidth, boxHeight: boxHeight,
+                                                outWidth: outW, outHeight: outH, columns: columns, rows: rows)
         }
         let plane = size * size
         let zero = (0..<3).map { (0 - mean[$0]) / std[$0] }

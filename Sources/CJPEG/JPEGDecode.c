@@ -14,6 +14,7 @@ typedef struct {
     jmp_buf escape;
     CBAMJPEGStatus status;          // set before longjmp by non-libjpeg failures
     int saw_premature_eof;
+    long warnings_before_eof;       // corrupt-data warnings before the data ran out: garbage, not truncation
     char message[JMSG_LENGTH_MAX];
 } DecoderErrors;
 
@@ -26,7 +27,6 @@ typedef struct {
 static void record_error_and_escape(j_common_ptr cinfo) {
     DecoderErrors *errors = (DecoderErrors *)cinfo->err;
     (*cinfo->err->format_message)(cinfo, errors->message);
-    if (errors->status == CBAM_JPEG_OK) errors->status = CBAM_JPEG_CORRUPT;
     longjmp(errors->escape, 1);
 }
 
@@ -40,7 +40,10 @@ static void record_message(j_common_ptr cinfo) {
 static void record_warning(j_common_ptr cinfo, int level) {
     DecoderErrors *errors = (DecoderErrors *)cinfo->err;
     if (level < 0) {
-        if (cinfo->err->msg_code == JWRN_JPEG_EOF) errors->saw_premature_eof = 1;
+        if (cinfo->err->msg_code == JWRN_JPEG_EOF && !errors->saw_premature_eof) {
+            errors->saw_premature_eof = 1;
+            errors->warnings_before_eof = cinfo->err->num_warnings;
+        }
         cinfo->err->num_warnings++;
     }
 }
@@ -102,7 +105,7 @@ CBAMJPEGStatus cbam_jpeg_decode(const uint8_t *data, size_t size, const CBAMJPEG
         free(pixels);
         jpeg_destroy_decompress(&cinfo);
         result->pixels = NULL;
-        if (errors.status == CBAM_JPEG_OK && errors.saw_premature_eof) {
+        if (errors.status == CBAM_JPEG_OK && errors.saw_premature_eof && errors.warnings_before_eof == 0) {
             result->status = CBAM_JPEG_TRUNCATED;
             snprintf(result->message, sizeof result->message, "JPEG data ends early (truncated file): %s",
                      errors.message);
