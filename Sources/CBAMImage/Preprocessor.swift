@@ -63,22 +63,27 @@ public struct Preprocessor: Sendable {
                                                 outWidth: outW, outHeight: outH, columns: columns, rows: rows)
         }
         let plane = size * size
-        let zero = (0..<3).map { (0 - mean[$0]) / std[$0] }
         window.withUnsafeBufferPointer { pixels in
             for c in 0..<3 {
                 let m = mean[c], s = std[c]
+                let zero = (0 - m) / s
                 let channel = output + c * plane
                 for y in 0..<size {
                     let row = channel + y * size
                     let sy = top + y
+                    guard rows.contains(sy) else {
+                        row.update(repeating: zero, count: size)
+                        continue
+                    }
+                    let windowRow = (sy - rows.lowerBound) * columns.count
                     for x in 0..<size {
                         let sx = left + x
-                        if rows.contains(sy) && columns.contains(sx) {
-                            let v = pixels[((sy - rows.lowerBound) * columns.count + (sx - columns.lowerBound)) * 3 + c]
+                        if columns.contains(sx) {
+                            let v = pixels[(windowRow + sx - columns.lowerBound) * 3 + c]
                             // ToTensor then Normalize, both in float32 as torch computes them.
                             row[x] = (Float(v) / 255 - m) / s
                         } else {
-                            row[x] = zero[c]
+                            row[x] = zero
                         }
                     }
                 }

@@ -168,13 +168,15 @@ CBAMJPEGStatus cbam_jpeg_decode(const uint8_t *data, size_t size, const CBAMJPEG
     cinfo.scale_num = 1;
     cinfo.scale_denom = 1;
     if (options->target_shorter_side > 0) {
+        // The largest reduction that keeps the shorter side >= the target: 1/d when the image is at least
+        // d times the target (then libjpeg's ceil(side / d) is >= the target too).
         static const unsigned denominators[] = {8, 4, 2};
+        uint64_t shorter = cinfo.image_width < cinfo.image_height ? cinfo.image_width : cinfo.image_height;
         for (int i = 0; i < 3; i++) {
-            cinfo.scale_denom = denominators[i];
-            jpeg_calc_output_dimensions(&cinfo);
-            unsigned shorter = cinfo.output_width < cinfo.output_height ? cinfo.output_width : cinfo.output_height;
-            if (shorter >= options->target_shorter_side) break;
-            cinfo.scale_denom = 1;
+            if (shorter >= (uint64_t)denominators[i] * options->target_shorter_side) {
+                cinfo.scale_denom = denominators[i];
+                break;
+            }
         }
     }
 

@@ -57,6 +57,17 @@ struct DecodeTests {
         #expect(EXIFOrientation.inTIFF(bytes, from: min(bytes.count, 12), to: bytes.count) == .normal)
     }
 
+    @Test("DCT scaling picks the largest 1/d with the image at least d times the target",
+          arguments: [(23, 1, 67, 45), (22, 2, 34, 23), (12, 2, 34, 23), (11, 4, 17, 12), (6, 4, 17, 12), (5, 8, 9, 6)])
+    func dctScaleChoice(target: Int, denominator: Int, width: Int, height: Int) throws {
+        let bytes = try Fixtures.bytes("jpeg/pil_444.jpg")  // 67x45
+        let decoded = try ImageDecoder().decodeWithDetails(bytes, targetShorterSide: target)
+        #expect(decoded.scaleDenominator == denominator)
+        #expect((decoded.image.width, decoded.image.height) == (width, height))
+        #expect((decoded.image.fullWidth, decoded.image.fullHeight) == (67, 45))
+        #expect(decoded.image.scaleDenominator == denominator)
+    }
+
     @Test("sniffing uses the bytes: JPEG and PNG magic, nothing else")
     func sniff() throws {
         #expect(ImageFormat.sniff(try Fixtures.bytes("jpeg/pil_444.jpg")) == .jpeg)
