@@ -6,7 +6,7 @@ struct DecodeTests {
     @Test("every fixture variant decodes to PIL's exact pixels", arguments: Fixtures.manifest.decode)
     func matchesPIL(_ fixture: Fixtures.DecodeCase) throws {
         let bytes = try Fixtures.bytes(fixture.file)
-        let reference = try NPYArray(path: fixture.reference)
+        let reference = try ReferenceArray(path: fixture.reference)
         let image = try ImageDecoder(exifTranspose: fixture.exif_transpose).decode(bytes)
         #expect([image.height, image.width, 3] == reference.shape, "\(fixture.note)")
         let expected = reference.uint8

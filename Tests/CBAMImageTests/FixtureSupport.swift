@@ -40,14 +40,14 @@ enum Fixtures {
 }
 
 /// A NumPy .npy array (version 1/2 header, little-endian, C order): only what the fixtures use.
-struct NPYArray {
+struct ReferenceArray {
     let dtype: String
     let shape: [Int]
     let data: [UInt8]
 
     init(path: String) throws {
         let bytes = try Fixtures.bytes(path)
-        guard bytes.count > 10, bytes.starts(with: [0x93] + Array("NUMPY".utf8)) else { throw NPYError.bad(path) }
+        guard bytes.count > 10, bytes.starts(with: [0x93] + Array("NUMPY".utf8)) else { throw ReferenceArrayError.bad(path) }
         let major = bytes[6]
         let headerLength = major == 1 ? Int(bytes[8]) | Int(bytes[9]) << 8
                                       : Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
@@ -58,7 +58,7 @@ struct NPYArray {
             return String(header[r.upperBound...])
         }
         guard let d = field("descr"), let s = field("shape"), field("fortran_order")?.hasPrefix("False") == true
-        else { throw NPYError.bad(path) }
+        else { throw ReferenceArrayError.bad(path) }
         dtype = String(d.dropFirst().prefix { $0 != "'" })
         let inside = s.dropFirst().prefix { $0 != ")" }
         shape = inside.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
@@ -73,7 +73,7 @@ struct NPYArray {
     }
 }
 
-enum NPYError: Error { case bad(String) }
+enum ReferenceArrayError: Error { case bad(String) }
 
 /// Resident set size of this process, in bytes (Linux /proc/self/statm).
 func residentBytes() -> Int {

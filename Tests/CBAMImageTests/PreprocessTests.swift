@@ -33,7 +33,7 @@ struct PreprocessTests {
     @Test("full decode: Resize + CenterCrop + ToTensor + Normalize equal torchvision's (bit-exact)",
           arguments: Fixtures.manifest.preprocess)
     func fullDecodeParity(_ c: Fixtures.PreprocessCase) throws {
-        let reference = try NPYArray(path: c.reference)
+        let reference = try ReferenceArray(path: c.reference)
         #expect(reference.shape == [3, c.size, c.size])
         let image = try ImageDecoder().decode(try Fixtures.bytes(c.file))
         let tensor = Self.preprocessor(c).tensor(image)
@@ -47,7 +47,7 @@ struct PreprocessTests {
     @Test("DCT-scaled decode stays within 2 levels mean of torchvision's full-decode tensor",
           arguments: Fixtures.manifest.preprocess.filter { $0.file.hasSuffix(".jpg") })
     func scaledDecodeParity(_ c: Fixtures.PreprocessCase) throws {
-        let reference = try NPYArray(path: c.reference)
+        let reference = try ReferenceArray(path: c.reference)
         let decoded = try ImageDecoder().decodeWithDetails(try Fixtures.bytes(c.file), targetShorterSide: c.resize)
         let shorter = min(decoded.sourceWidth, decoded.sourceHeight)
         // DCT scaling is used exactly when the image is at least twice the target.
