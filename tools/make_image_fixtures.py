@@ -249,6 +249,17 @@ def make_exif(fx, base):
     small.save(buf, "JPEG", quality=95, subsampling=0, exif=b"Exif\x00\x00" + tiff)
     fx.decode_case("exif/orientation_6_big_endian.jpg", buf.getvalue(), "EXIF orientation 6, Motorola order",
                    exif_transpose=True)
+    # PIL's getexif() falls back on XMP's tiff:Orientation when EXIF has no orientation tag.
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="%d"/></rdf:RDF></x:xmpmeta>')
+    buf = io.BytesIO()
+    small.save(buf, "JPEG", quality=95, subsampling=0, xmp=xmp % 8)
+    fx.decode_case("exif/xmp_orientation_8.jpg", buf.getvalue(), "XMP tiff:Orientation 8, no EXIF", exif_transpose=True)
+    exif = Image.Exif()
+    exif[0x0112] = 3
+    buf = io.BytesIO()
+    small.save(buf, "JPEG", quality=95, subsampling=0, exif=exif.tobytes(), xmp=xmp % 6)
+    fx.decode_case("exif/exif_3_xmp_6.jpg", buf.getvalue(), "EXIF orientation 3 wins over XMP 6", exif_transpose=True)
     png = write_png(np.asarray(small), 2, 8, exif=tiff)
     fx.decode_case("exif/orientation_6.png", png, "PNG eXIf chunk, orientation 6", exif_transpose=True)
 
