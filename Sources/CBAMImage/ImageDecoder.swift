@@ -32,6 +32,9 @@ public struct ImageDecoder: Sendable {
     public func decodeWithDetails(_ bytes: [UInt8], targetShorterSide: Int? = nil) throws(ImageError) -> Decoded {
         if bytes.isEmpty { throw .emptyImage() }
         guard let format = ImageFormat.sniff(bytes) else {
+            if ImageFormat.isTruncatedSignature(bytes) {
+                throw .truncatedImage("the data ends inside the JPEG/PNG signature (\(bytes.count) bytes)")
+            }
             throw .unsupportedFormat(ImageFormat.describeUnsupported(bytes))
         }
         var image: RGBImage

@@ -18,6 +18,27 @@ struct ErrorTests {
         }
     }
 
+    @Test("messages say what was found", arguments: [("bad/image.gif", "GIF"), ("bad/image.webp", "WebP"),
+                                                     ("bad/image.bmp", "BMP"), ("bad/image.tiff", "TIFF"),
+                                                     ("bad/text.jpg", "text"), ("bad/bomb_40000x40000.png", "40000x40000"),
+                                                     ("bad/truncated.png", "truncated")])
+    func messages(file: String, mentions: String) throws {
+        let bytes = try Fixtures.bytes(file)
+        do { _ = try ImageDecoder().decode(bytes) } catch {
+            #expect(error.message.contains(mentions), "\(file): \(error.message)")
+            return
+        }
+        Issue.record("\(file) decoded")
+    }
+
+    @Test("a cut-off signature is a truncated file; other short input is not an image",
+          arguments: [([0xFF], "truncated_image"), ([0xFF, 0xD8], "truncated_image"), ([0x89, 0x50, 0x4E], "truncated_image"),
+                      ([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A], "truncated_image"), ([0x00], "unsupported_format"),
+                      ([0xFF, 0xD8, 0x00, 0x00], "unsupported_format"), ([0x89, 0x50, 0x4E, 0x48], "unsupported_format")])
+    func shortInput(bytes: [UInt8], code: String) {
+        do { _ = try ImageDecoder().decode(bytes) } catch { #expect(error.code == code, "\(bytes): \(error)") }
+    }
+
     @Test("a file claiming 40000x40000 is refused at once, with no big allocation")
     func bombRefusedQuickly() throws {
         for file in ["bad/bomb_40000x40000.jpg", "bad/bomb_40000x40000.png"] {
