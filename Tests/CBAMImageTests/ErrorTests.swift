@@ -58,7 +58,7 @@ struct ErrorTests {
         }
     }
 
-    @Test("limits are configurable: a 67x45 image is refused under a 1000-pixel or 50-side limit")
+    @Test("limits are configurable: a 67x45 image is refused under a 1000-pixel or 40-side limit")
     func customLimits() throws {
         let bytes = try Fixtures.bytes("jpeg/pil_444.jpg")
         let png = try Fixtures.bytes("png/rgb8.png")
