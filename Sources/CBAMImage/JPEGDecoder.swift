@@ -17,15 +17,23 @@ struct JPEGDecoder {
             max_side: UInt32(clamping: limits.maxSide),
             target_shorter_side: UInt32(clamping: max(0, targetShorterSide ?? 0)),
             max_scans: UInt32(clamping: limits.maxScans))
-        var result = CBAMJPEGImage()
-        let status = bytes.withUnsafeBufferPointer { cbam_jpeg_decode($0.baseAddress, $0.count, &options, &result) }
-        defer { cbam_jpeg_release(&result) }
-        guard status == CBAM_JPEG_OK, let pointer = result.pixels else {
-            throw JPEGDecoder.error(status, message: cString(&result.message))
+        var header = CBAMJPEGImage()
+        let headerStatus = bytes.withUnsafeBufferPointer {
+            cbam_jpeg_read_header($0.baseAddress, $0.count, &options, &header)
         }
-        let count = Int(result.width) * Int(result.height) * 3
-        let image = RGBImage(width: Int(result.width), height: Int(result.height),
-                             pixels: Array(UnsafeBufferPointer(start: pointer, count: count)),
+        guard headerStatus == CBAM_JPEG_OK else { throw JPEGDecoder.error(headerStatus, message: cString(&header.message)) }
+        // The limits held, so the exact buffer is allocated once and libjpeg writes into it: no copy.
+        let count = Int(header.width) * Int(header.height) * 3
+        var result = CBAMJPEGImage()
+        var status = CBAM_JPEG_OK
+        let pixels = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            status = bytes.withUnsafeBufferPointer {
+                cbam_jpeg_decode_into($0.baseAddress, $0.count, &options, buffer.baseAddress, count, &result)
+            }
+            initialized = status == CBAM_JPEG_OK ? count : 0
+        }
+        guard status == CBAM_JPEG_OK else { throw JPEGDecoder.error(status, message: cString(&result.message)) }
+        let image = RGBImage(width: Int(result.width), height: Int(result.height), pixels: pixels,
                              scaleDenominator: Int(result.scale_denom),
                              fullWidth: Int(result.source_width), fullHeight: Int(result.source_height))
         return Decoded(image: image, sourceWidth: Int(result.source_width), sourceHeight: Int(result.source_height),

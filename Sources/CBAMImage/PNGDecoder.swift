@@ -7,20 +7,31 @@ struct PNGDecoder {
     func decode(_ bytes: [UInt8]) throws(ImageError) -> RGBImage {
         var options = CBAMPNGOptions(max_pixels: UInt64(clamping: limits.maxPixels),
                                      max_side: UInt32(clamping: limits.maxSide))
-        var result = CBAMPNGImage()
-        let status = bytes.withUnsafeBufferPointer { cbam_png_decode($0.baseAddress, $0.count, &options, &result) }
-        defer { cbam_png_release(&result) }
-        guard status == CBAM_PNG_OK, let pointer = result.pixels else {
-            let message = cString(&result.message)
-            switch status {
-            case CBAM_PNG_TRUNCATED: throw .truncatedImage(message)
-            case CBAM_PNG_TOO_LARGE: throw .imageTooLarge(message)
-            case CBAM_PNG_OUT_OF_MEMORY: throw .outOfMemory(message)
-            default: throw .corruptImage("corrupt PNG: \(message)")
-            }
+        var header = CBAMPNGImage()
+        let headerStatus = bytes.withUnsafeBufferPointer {
+            cbam_png_read_header($0.baseAddress, $0.count, &options, &header)
         }
-        let count = Int(result.width) * Int(result.height) * 3
-        return RGBImage(width: Int(result.width), height: Int(result.height),
-                        pixels: Array(UnsafeBufferPointer(start: pointer, count: count)))
+        guard headerStatus == CBAM_PNG_OK else { throw PNGDecoder.error(headerStatus, message: cString(&header.message)) }
+        // The limits held, so the exact buffer is allocated once and libpng's rows are converted into it.
+        let count = Int(header.width) * Int(header.height) * 3
+        var result = CBAMPNGImage()
+        var status = CBAM_PNG_OK
+        let pixels = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            status = bytes.withUnsafeBufferPointer {
+                cbam_png_decode_into($0.baseAddress, $0.count, &options, buffer.baseAddress, count, &result)
+            }
+            initialized = status == CBAM_PNG_OK ? count : 0
+        }
+        guard status == CBAM_PNG_OK else { throw PNGDecoder.error(status, message: cString(&result.message)) }
+        return RGBImage(width: Int(result.width), height: Int(result.height), pixels: pixels)
+    }
+
+    static func error(_ status: CBAMPNGStatus, message: String) -> ImageError {
+        switch status {
+        case CBAM_PNG_TRUNCATED: return .truncatedImage(message)
+        case CBAM_PNG_TOO_LARGE: return .imageTooLarge(message)
+        case CBAM_PNG_OUT_OF_MEMORY: return .outOfMemory(message)
+        default: return .corruptImage("corrupt PNG: \(message)")
+        }
     }
 }

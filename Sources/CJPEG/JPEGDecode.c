@@ -82,8 +82,10 @@ static void fail(CBAMJPEGImage *result, CBAMJPEGStatus status, const char *messa
     snprintf(result->message, sizeof result->message, "%s", message);
 }
 
-CBAMJPEGStatus cbam_jpeg_decode(const uint8_t *data, size_t size, const CBAMJPEGOptions *options,
-                                CBAMJPEGImage *result) {
+// Reads the header, checks the limits and picks the DCT scale; then, unless `destination` is NULL, decodes
+// into it (it must hold exactly width * height * 3 bytes). Nothing is allocated outside libjpeg's pools.
+static CBAMJPEGStatus decode_jpeg(const uint8_t *data, size_t size, const CBAMJPEGOptions *options,
+                                  uint8_t *destination, size_t capacity, CBAMJPEGImage *result) {
     memset(result, 0, sizeof *result);
     if (data == NULL || size == 0) {
         fail(result, CBAM_JPEG_TRUNCATED, "JPEG data is empty");
@@ -93,7 +95,6 @@ CBAMJPEGStatus cbam_jpeg_decode(const uint8_t *data, size_t size, const CBAMJPEG
     struct jpeg_decompress_struct cinfo;
     DecoderErrors errors;
     ScanLimit scan_limit;
-    uint8_t *volatile pixels = NULL;
 
     memset(&errors, 0, sizeof errors);
     cinfo.err = jpeg_std_error(&errors.base);
@@ -102,9 +103,7 @@ CBAMJPEGStatus cbam_jpeg_decode(const uint8_t *data, size_t size, const CBAMJPEG
     errors.base.emit_message = record_warning;
 
     if (setjmp(errors.escape)) {
-        free(pixels);
         jpeg_destroy_decompress(&cinfo);
-        result->pixels = NULL;
         if (errors.status == CBAM_JPEG_OK && errors.saw_premature_eof && errors.warnings_before_eof == 0) {
             result->status = CBAM_JPEG_TRUNCATED;
             snprintf(result->message, sizeof result->message, "JPEG data ends early (truncated file): %s",
@@ -180,27 +179,37 @@ CBAMJPEGStatus cbam_jpeg_decode(const uint8_t *data, size_t size, const CBAMJPEG
         }
     }
 
-    jpeg_start_decompress(&cinfo);
+    jpeg_calc_output_dimensions(&cinfo);
     unsigned width = cinfo.output_width, height = cinfo.output_height;
+    result->width = (int32_t)width;
+    result->height = (int32_t)height;
+    result->scale_denom = (int32_t)cinfo.scale_denom;
     size_t row_bytes = (size_t)width * 3;
-    pixels = malloc(row_bytes * height);
-    if (pixels == NULL) {
-        errors.status = CBAM_JPEG_OUT_OF_MEMORY;
-        snprintf(errors.message, sizeof errors.message, "out of memory for a %ux%u image", width, height);
-        longjmp(errors.escape, 1);
+    if (destination == NULL) {
+        jpeg_destroy_decompress(&cinfo);
+        result->status = CBAM_JPEG_OK;
+        return CBAM_JPEG_OK;
     }
+    if (capacity != row_bytes * height) {
+        jpeg_destroy_decompress(&cinfo);
+        result->status = CBAM_JPEG_INVALID_ARGUMENT;
+        snprintf(result->message, sizeof result->message,
+                 "destination holds %zu bytes, the %ux%u image needs %zu", capacity, width, height, row_bytes * height);
+        return result->status;
+    }
+
+    jpeg_start_decompress(&cinfo);
     // Scratch rows live in libjpeg's pool, which jpeg_destroy_decompress frees on every path.
     JSAMPARRAY cmyk_row = is_cmyk
         ? (*cinfo.mem->alloc_sarray)((j_common_ptr)&cinfo, JPOOL_IMAGE, width * 4, 1) : NULL;
 
     while (cinfo.output_scanline < height) {
+        uint8_t *out = destination + (size_t)cinfo.output_scanline * row_bytes;
         if (is_cmyk) {
-            uint8_t *out = pixels + (size_t)cinfo.output_scanline * row_bytes;
             jpeg_read_scanlines(&cinfo, cmyk_row, 1);
             cmyk_row_to_rgb(cmyk_row[0], out, width);
         } else {
-            JSAMPROW row = pixels + (size_t)cinfo.output_scanline * row_bytes;
-            jpeg_read_scanlines(&cinfo, &row, 1);
+            jpeg_read_scanlines(&cinfo, &out, 1);
         }
     }
     if (errors.saw_premature_eof) {
@@ -211,13 +220,40 @@ CBAMJPEGStatus cbam_jpeg_decode(const uint8_t *data, size_t size, const CBAMJPEG
     }
     // Not jpeg_finish_decompress: what follows the last scanline (trailing bytes, a missing EOI)
     // does not change the pixels, and PIL ignores it too.
-    result->scale_denom = (int32_t)cinfo.scale_denom;
     jpeg_destroy_decompress(&cinfo);
-
-    result->width = (int32_t)width;
-    result->height = (int32_t)height;
-    result->pixels = pixels;
     result->status = CBAM_JPEG_OK;
+    return CBAM_JPEG_OK;
+}
+
+CBAMJPEGStatus cbam_jpeg_read_header(const uint8_t *data, size_t size, const CBAMJPEGOptions *options,
+                                     CBAMJPEGImage *result) {
+    return decode_jpeg(data, size, options, NULL, 0, result);
+}
+
+CBAMJPEGStatus cbam_jpeg_decode_into(const uint8_t *data, size_t size, const CBAMJPEGOptions *options,
+                                     uint8_t *destination, size_t capacity, CBAMJPEGImage *result) {
+    if (destination == NULL) {
+        memset(result, 0, sizeof *result);
+        fail(result, CBAM_JPEG_INVALID_ARGUMENT, "no destination buffer");
+        return result->status;
+    }
+    return decode_jpeg(data, size, options, destination, capacity, result);
+}
+
+CBAMJPEGStatus cbam_jpeg_decode(const uint8_t *data, size_t size, const CBAMJPEGOptions *options,
+                                CBAMJPEGImage *result) {
+    if (cbam_jpeg_read_header(data, size, options, result) != CBAM_JPEG_OK) return result->status;
+    size_t capacity = (size_t)result->width * (size_t)result->height * 3;
+    uint8_t *pixels = malloc(capacity ? capacity : 1);
+    if (pixels == NULL) {
+        fail(result, CBAM_JPEG_OUT_OF_MEMORY, "out of memory for the decoded image");
+        return result->status;
+    }
+    if (cbam_jpeg_decode_into(data, size, options, pixels, capacity, result) != CBAM_JPEG_OK) {
+        free(pixels);
+        return result->status;
+    }
+    result->pixels = pixels;
     return CBAM_JPEG_OK;
 }
 

@@ -66,8 +66,10 @@ static void row_to_rgb(const uint8_t *in, uint8_t *out, unsigned width, int chan
     }
 }
 
-CBAMPNGStatus cbam_png_decode(const uint8_t *data, size_t size, const CBAMPNGOptions *options,
-                              CBAMPNGImage *result) {
+// Reads IHDR and checks the limits; then, unless `destination` is NULL, decodes into it (exactly
+// width * height * 3 bytes). Only libpng's rows before conversion are allocated here.
+static CBAMPNGStatus decode_png(const uint8_t *data, size_t size, const CBAMPNGOptions *options,
+                                uint8_t *destination, size_t capacity, CBAMPNGImage *result) {
     memset(result, 0, sizeof *result);
     Reader reader = {.data = data, .size = size, .offset = 0};
 
@@ -79,14 +81,11 @@ CBAMPNGStatus cbam_png_decode(const uint8_t *data, size_t size, const CBAMPNGOpt
         snprintf(result->message, sizeof result->message, "out of memory creating the PNG decoder");
         return result->status;
     }
-    uint8_t *volatile pixels = NULL;
     uint8_t *volatile decoded = NULL;  // libpng's rows before conversion to RGB8
 
     if (setjmp(png_jmpbuf(png))) {
-        free(pixels);
         free(decoded);
         png_destroy_read_struct(&png, &info, NULL);
-        result->pixels = NULL;
         result->status = reader.status != CBAM_PNG_OK ? reader.status
                        : reader.ran_out ? CBAM_PNG_TRUNCATED : CBAM_PNG_CORRUPT;
         snprintf(result->message, sizeof result->message, "%s", reader.message);
@@ -112,6 +111,21 @@ CBAMPNGStatus cbam_png_decode(const uint8_t *data, size_t size, const CBAMPNGOpt
                  (unsigned long long)options->max_pixels, options->max_side);
         png_longjmp(png, 1);
     }
+    result->width = (int32_t)width;
+    result->height = (int32_t)height;
+    size_t out_row_bytes = (size_t)width * 3;
+    if (destination == NULL) {
+        png_destroy_read_struct(&png, &info, NULL);
+        result->status = CBAM_PNG_OK;
+        return CBAM_PNG_OK;
+    }
+    if (capacity != out_row_bytes * height) {
+        reader.status = CBAM_PNG_INVALID_ARGUMENT;
+        snprintf(reader.message, sizeof reader.message, "destination holds %zu bytes, the %ux%u image needs %zu",
+                 capacity, (unsigned)width, (unsigned)height, out_row_bytes * height);
+        png_longjmp(png, 1);
+    }
+    uint8_t *pixels = destination;
 
     int gray16 = color_type == PNG_COLOR_TYPE_GRAY && bit_depth == 16;
     if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
@@ -122,11 +136,9 @@ CBAMPNGStatus cbam_png_decode(const uint8_t *data, size_t size, const CBAMPNGOpt
 
     int channels = png_get_channels(png, info);
     size_t decoded_row_bytes = png_get_rowbytes(png, info);
-    size_t out_row_bytes = (size_t)width * 3;
-    pixels = malloc(out_row_bytes * height);
     // Interlaced images need every pass in memory; the others convert one row at a time.
     decoded = malloc(decoded_row_bytes * (passes > 1 ? height : 1));
-    if (pixels == NULL || decoded == NULL) {
+    if (decoded == NULL) {
         reader.status = CBAM_PNG_OUT_OF_MEMORY;
         snprintf(reader.message, sizeof reader.message, "out of memory for a %ux%u image",
                  (unsigned)width, (unsigned)height);
@@ -148,11 +160,41 @@ CBAMPNGStatus cbam_png_decode(const uint8_t *data, size_t size, const CBAMPNGOpt
     // No png_read_end: chunks after the image data do not change the pixels, and PIL does not require them.
     free(decoded);
     png_destroy_read_struct(&png, &info, NULL);
-
-    result->width = (int32_t)width;
-    result->height = (int32_t)height;
-    result->pixels = pixels;
     result->status = CBAM_PNG_OK;
+    return CBAM_PNG_OK;
+}
+
+CBAMPNGStatus cbam_png_read_header(const uint8_t *data, size_t size, const CBAMPNGOptions *options,
+                                   CBAMPNGImage *result) {
+    return decode_png(data, size, options, NULL, 0, result);
+}
+
+CBAMPNGStatus cbam_png_decode_into(const uint8_t *data, size_t size, const CBAMPNGOptions *options,
+                                   uint8_t *destination, size_t capacity, CBAMPNGImage *result) {
+    if (destination == NULL) {
+        memset(result, 0, sizeof *result);
+        result->status = CBAM_PNG_INVALID_ARGUMENT;
+        snprintf(result->message, sizeof result->message, "no destination buffer");
+        return result->status;
+    }
+    return decode_png(data, size, options, destination, capacity, result);
+}
+
+CBAMPNGStatus cbam_png_decode(const uint8_t *data, size_t size, const CBAMPNGOptions *options,
+                              CBAMPNGImage *result) {
+    if (cbam_png_read_header(data, size, options, result) != CBAM_PNG_OK) return result->status;
+    size_t capacity = (size_t)result->width * (size_t)result->height * 3;
+    uint8_t *pixels = malloc(capacity ? capacity : 1);
+    if (pixels == NULL) {
+        result->status = CBAM_PNG_OUT_OF_MEMORY;
+        snprintf(result->message, sizeof result->message, "out of memory for the decoded image");
+        return result->status;
+    }
+    if (cbam_png_decode_into(data, size, options, pixels, capacity, result) != CBAM_PNG_OK) {
+        free(pixels);
+        return result->status;
+    }
+    result->pixels = pixels;
     return CBAM_PNG_OK;
 }
 

@@ -23,13 +23,23 @@ typedef struct {
 typedef struct {
     int32_t width, height;
     int32_t bit_depth, color_type, interlaced; // from IHDR
-    uint8_t *pixels;                           // RGB8, width*height*3, malloc'd; release with cbam_png_release
+    uint8_t *pixels;                           // cbam_png_decode only: RGB8, width*height*3, malloc'd;
+                                               // release with cbam_png_release
     CBAMPNGStatus status;
     char message[256];
 } CBAMPNGImage;
 
-/// Decodes `data` to RGB8 as PIL's `Image.open(f).convert("RGB")` does: gray replicated, palette
-/// expanded, alpha and tRNS dropped, 16-bit colour reduced to its high byte, 16-bit gray clipped to 255.
+/// Reads the signature and IHDR only: checks the limits, sets width/height, bit depth, colour type.
+CBAMPNGStatus cbam_png_read_header(const uint8_t *data, size_t size, const CBAMPNGOptions *options,
+                                   CBAMPNGImage *result);
+
+/// Decodes `data` into `destination` (exactly width*height*3 bytes) as PIL's `Image.open(f).convert("RGB")`
+/// does: gray replicated, palette expanded, alpha and tRNS dropped, 16-bit colour reduced to its high byte,
+/// 16-bit gray clipped to 255. Returns `result->status`; `result->pixels` stays NULL.
+CBAMPNGStatus cbam_png_decode_into(const uint8_t *data, size_t size, const CBAMPNGOptions *options,
+                                   uint8_t *destination, size_t capacity, CBAMPNGImage *result);
+
+/// Both steps with a malloc'd buffer in `result->pixels`.
 CBAMPNGStatus cbam_png_decode(const uint8_t *data, size_t size, const CBAMPNGOptions *options,
                               CBAMPNGImage *result);
 void cbam_png_release(CBAMPNGImage *image);
