@@ -323,6 +323,9 @@ def make_bad(fx, base, baseline_jpeg):
     dht = bad_huffman.index(b"\xff\xc4")
     bad_huffman[dht + 5:dht + 21] = b"\xff" * 16  # code counts that overflow the Huffman table
     fx.error_case("bad/bad_huffman_table.jpg", bytes(bad_huffman), "corrupt_image", "DHT with impossible counts")
+    twelve_bit = bytearray(baseline_jpeg)
+    twelve_bit[sof + 4] = 12  # sample precision 12: valid JPEG, but not for an 8-bit libjpeg (nor PIL)
+    fx.error_case("bad/precision_12.jpg", bytes(twelve_bit), "unsupported_image", "12-bit JPEG")
     bad_dqt = bytearray(baseline_jpeg)
     dqt = bad_dqt.index(b"\xff\xdb")
     bad_dqt[dqt + 4] = 0x07  # quantization table number 7 (0..3 allowed)
