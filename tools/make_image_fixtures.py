@@ -326,6 +326,9 @@ def make_bad(fx, base, baseline_jpeg):
     twelve_bit = bytearray(baseline_jpeg)
     twelve_bit[sof + 4] = 12  # sample precision 12: valid JPEG, but not for an 8-bit libjpeg (nor PIL)
     fx.error_case("bad/precision_12.jpg", bytes(twelve_bit), "unsupported_image", "12-bit JPEG")
+    lossless = bytearray(baseline_jpeg)
+    lossless[sof + 1] = 0xC3  # SOF3: lossless process
+    fx.error_case("bad/lossless_sof3.jpg", bytes(lossless), "unsupported_image", "lossless (SOF3) JPEG")
     bad_dqt = bytearray(baseline_jpeg)
     dqt = bad_dqt.index(b"\xff\xdb")
     bad_dqt[dqt + 4] = 0x07  # quantization table number 7 (0..3 allowed)

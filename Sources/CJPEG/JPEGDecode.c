@@ -28,7 +28,8 @@ static void record_error_and_escape(j_common_ptr cinfo) {
     DecoderErrors *errors = (DecoderErrors *)cinfo->err;
     (*cinfo->err->format_message)(cinfo, errors->message);
     // Valid JPEG flavours an 8-bit libjpeg cannot read (12-bit, lossless) are not corrupt files.
-    if (cinfo->err->msg_code == JERR_BAD_PRECISION) errors->status = CBAM_JPEG_UNSUPPORTED;
+    if (cinfo->err->msg_code == JERR_BAD_PRECISION || cinfo->err->msg_code == JERR_SOF_UNSUPPORTED)
+        errors->status = CBAM_JPEG_UNSUPPORTED;
     longjmp(errors->escape, 1);
 }
 
