@@ -375,11 +375,14 @@ def make_preprocess(fx, photo):
     smallpng = io.BytesIO()
     photo.resize((45, 31), Image.BILINEAR).save(smallpng, "PNG")
     small = fx.write("preprocess/small_45x31.png", smallpng.getvalue())
+    thin = io.BytesIO()
+    photo.resize((2000, 3), Image.BILINEAR).save(thin, "PNG")
+    strip = fx.write("preprocess/strip_2000x3.png", thin.getvalue())
     # (file, resize, size): downscales by 1.3x to 13x (DCT scale 1/1 to 1/8), upscaling, odd crop
     # offsets (Python's round-half-even), and a crop larger than the image (zero padding).
     cases = [(big, 400, 48), (big, 240, 48), (big, 200, 41), (big, 120, 48), (big, 100, 40), (big, 60, 56),
              (big, 36, 32), (big, 32, 32), (tall, 150, 48), (tall, 37, 30), (small, 32, 32), (small, 64, 56),
-             (small, 20, 24)]
+             (small, 20, 24), (strip, 36, 32)]  # the strip resizes to 24000x36: only the crop is computed
     for path, resize, size in cases:
         pipeline = transforms.Compose([transforms.Resize(resize), transforms.CenterCrop(size), transforms.ToTensor(),
                                        transforms.Normalize(mean, std)])

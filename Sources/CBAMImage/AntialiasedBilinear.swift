@@ -3,30 +3,33 @@
 /// (antialiasing), weights normalised per output pixel and rounded to 22-bit fixed point, a horizontal
 /// pass into an 8-bit intermediate, then a vertical pass. This is what torchvision's `Resize` runs on PIL images.
 struct AntialiasedBilinear {
-    /// Fixed-point weights for one axis: output i reads `count[i]` inputs from `first[i]`.
+    /// Fixed-point weights for the outputs `outputs` of one axis: output `outputs.lowerBound + i` reads
+    /// `count[i]` inputs from `first[i]`. Only the outputs asked for are computed, so a thin image whose
+    /// resized long side is huge costs no more than its crop.
     struct Axis {
+        let base: Int
         let kernelSize: Int
         let first: [Int]
         let count: [Int]
-        let weights: [Int32]  // outSize * kernelSize
+        let weights: [Int32]  // outputs.count * kernelSize
 
         static let precisionBits = 32 - 8 - 2
 
         /// `extent`: the input length the output spans (PIL's box), `inSize` unless the input was DCT-scaled
         /// and its last pixel stands for only part of a block.
-        init(inSize: Int, extent: Double, outSize: Int) {
+        init(inSize: Int, extent: Double, outSize: Int, outputs: Range<Int>) {
             let scale = extent / Double(outSize)
             let filterScale = max(scale, 1.0)
             let support = 1.0 * filterScale  // the triangle filter's support is 1
             let kernelSize = Int(support.rounded(.up)) * 2 + 1
-            var first = [Int](repeating: 0, count: outSize)
-            var count = [Int](repeating: 0, count: outSize)
-            var weights = [Int32](repeating: 0, count: outSize * kernelSize)
+            var first = [Int](repeating: 0, count: outputs.count)
+            var count = [Int](repeating: 0, count: outputs.count)
+            var weights = [Int32](repeating: 0, count: outputs.count * kernelSize)
             var k = [Double](repeating: 0, count: kernelSize)
             let one = Double(1 << Axis.precisionBits)
             let inverseFilterScale = 1.0 / filterScale  // multiplied, not divided: same rounding as PIL
-            for i in 0..<outSize {
-                let center = (Double(i) + 0.5) * scale
+            for (i, output) in outputs.enumerated() {
+                let center = (Double(output) + 0.5) * scale
                 let lo = max(Int(center - support + 0.5), 0)
                 let hi = min(Int(center + support + 0.5), inSize)
                 var total = 0.0
@@ -42,6 +45,7 @@ struct AntialiasedBilinear {
                 first[i] = lo
                 count[i] = hi - lo
             }
+            self.base = outputs.lowerBound
             self.kernelSize = kernelSize
             self.first = first
             self.count = count
@@ -65,15 +69,15 @@ struct AntialiasedBilinear {
         let outCols = columns.count, outRows = rows.count
         if outCols == 0 || outRows == 0 { return [] }
         let horizontal = outWidth != inW || boxWidth != Double(inW)
-            ? Axis(inSize: inW, extent: boxWidth, outSize: outWidth) : nil
+            ? Axis(inSize: inW, extent: boxWidth, outSize: outWidth, outputs: columns) : nil
         let vertical = outHeight != inH || boxHeight != Double(inH)
-            ? Axis(inSize: inH, extent: boxHeight, outSize: outHeight) : nil
+            ? Axis(inSize: inH, extent: boxHeight, outSize: outHeight, outputs: rows) : nil
 
         // Input rows the vertical pass will read.
         let firstRow: Int, lastRow: Int
         if let v = vertical {
-            firstRow = rows.map { v.first[$0] }.min()!
-            lastRow = rows.map { v.first[$0] + v.count[$0] }.max()!
+            firstRow = v.first.min()!
+            lastRow = zip(v.first, v.count).map { $0 + $1 }.max()!
         } else {
             firstRow = rows.lowerBound
             lastRow = rows.upperBound
@@ -96,7 +100,8 @@ struct AntialiasedBilinear {
                         let rowBase = (firstRow + r) * inW * 3
                         var o = r * outCols * 3
                         for x in columns {
-                            let lo = h.first[x], n = h.count[x], kBase = x * h.kernelSize
+                            let i = x - h.base
+                            let lo = h.first[i], n = h.count[i], kBase = i * h.kernelSize
                             var s0: Int32 = 1 << Int32(Axis.precisionBits - 1), s1 = s0, s2 = s0
                             var p = rowBase + lo * 3
                             for j in 0..<n {
@@ -124,7 +129,8 @@ struct AntialiasedBilinear {
                 v.weights.withUnsafeBufferPointer { weights in
                     var o = 0
                     for y in rows {
-                        let lo = v.first[y] - firstRow, n = v.count[y], kBase = y * v.kernelSize
+                        let i = y - v.base
+                        let lo = v.first[i] - firstRow, n = v.count[i], kBase = i * v.kernelSize
                         for b in 0..<rowBytes {
                             var s: Int32 = 1 << Int32(Axis.precisionBits - 1)
                             var p = lo * rowBytes + b

@@ -77,6 +77,17 @@ struct PreprocessTests {
         #expect(q.cropOffset(37) == 4)   // round(3.5) = 4
     }
 
+    @Test("a 20000x1 image (resized long side 5,120,000) costs only its crop")
+    func thinImageIsCheap() {
+        let image = RGBImage(width: 20_000, height: 1, pixels: (0..<60_000).map { UInt8($0 % 251) })
+        let p = Preprocessor(size: 224, resize: 256, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5])
+        #expect(p.resizedSize(width: 20_000, height: 1) == (5_120_000, 256))
+        let start = ContinuousClock.now
+        let tensor = p.tensor(image)
+        #expect(ContinuousClock.now - start < .seconds(2))
+        #expect(tensor.count == 3 * 224 * 224 && tensor.allSatisfy { $0.isFinite && abs($0) <= 1 })
+    }
+
     @Test("write(into:) fills one batch slot and leaves its neighbours alone")
     func writeIntoBatch() throws {
         let c = Fixtures.manifest.preprocess[0]
