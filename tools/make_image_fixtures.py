@@ -378,16 +378,25 @@ def make_preprocess(fx, photo):
     thin = io.BytesIO()
     photo.resize((2000, 3), Image.BILINEAR).save(thin, "PNG")
     strip = fx.write("preprocess/strip_2000x3.png", thin.getvalue())
+    # EXIF-oriented photos: after a flip the partial last DCT block of a scaled decode lies at the start.
+    oriented = []
+    for orientation in (2, 3, 6, 7):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        buf = io.BytesIO()
+        photo.crop((150, 100, 353, 271)).save(buf, "JPEG", quality=85, exif=exif.tobytes())
+        oriented.append(fx.write(f"preprocess/photo_203x171_orientation_{orientation}.jpg", buf.getvalue()))
     # (file, resize, size): downscales by 1.3x to 13x (DCT scale 1/1 to 1/8), upscaling, odd crop
     # offsets (Python's round-half-even), and a crop larger than the image (zero padding).
     cases = [(big, 400, 48), (big, 240, 48), (big, 200, 41), (big, 120, 48), (big, 100, 40), (big, 60, 56),
              (big, 36, 32), (big, 32, 32), (tall, 150, 48), (tall, 37, 30), (small, 32, 32), (small, 64, 56),
-             (small, 20, 24), (strip, 36, 32)]  # the strip resizes to 24000x36: only the crop is computed
+             (small, 20, 24), (strip, 36, 32),  # the strip resizes to 24000x36: only the crop is computed
+             (oriented[0], 21, 16), (oriented[1], 20, 18), (oriented[2], 60, 40), (oriented[3], 45, 32)]
     for path, resize, size in cases:
         pipeline = transforms.Compose([transforms.Resize(resize), transforms.CenterCrop(size), transforms.ToTensor(),
                                        transforms.Normalize(mean, std)])
         with open(os.path.join(fx.out, path), "rb") as f:
-            tensor = pipeline(Image.open(f).convert("RGB")).numpy().astype(np.float32)
+            tensor = pipeline(ImageOps.exif_transpose(Image.open(f)).convert("RGB")).numpy().astype(np.float32)
         name = os.path.splitext(os.path.basename(path))[0]
         ref = fx.save_npy(f"reference/preprocess_{name}_r{resize}_s{size}.npy", tensor)
         fx.manifest["preprocess"].append({"file": path, "resize": resize, "size": size, "mean": mean, "std": std,

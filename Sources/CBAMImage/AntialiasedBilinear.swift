@@ -15,9 +15,9 @@ struct AntialiasedBilinear {
 
         static let precisionBits = 32 - 8 - 2
 
-        /// `extent`: the input length the output spans (PIL's box), `inSize` unless the input was DCT-scaled
-        /// and its last pixel stands for only part of a block.
-        init(inSize: Int, extent: Double, outSize: Int, outputs: Range<Int>) {
+        /// `[start, start + extent)`: the input span the output covers (PIL's box), `[0, inSize)` unless the
+        /// input was DCT-scaled and one edge pixel stands for only part of a block.
+        init(inSize: Int, start: Double, extent: Double, outSize: Int, outputs: Range<Int>) {
             let scale = extent / Double(outSize)
             let filterScale = max(scale, 1.0)
             let support = 1.0 * filterScale  // the triangle filter's support is 1
@@ -29,7 +29,7 @@ struct AntialiasedBilinear {
             let one = Double(1 << Axis.precisionBits)
             let inverseFilterScale = 1.0 / filterScale  // multiplied, not divided: same rounding as PIL
             for (i, output) in outputs.enumerated() {
-                let center = (Double(output) + 0.5) * scale
+                let center = start + (Double(output) + 0.5) * scale
                 let lo = max(Int(center - support + 0.5), 0)
                 let hi = min(Int(center + support + 0.5), inSize)
                 var total = 0.0
@@ -62,16 +62,16 @@ struct AntialiasedBilinear {
     /// Resizes `image` to `outWidth` x `outHeight` but computes only the output window
     /// `columns` x `rows` (every output pixel is independent, so a crop of the result is exact).
     /// Returns the window as RGB8, `columns.count * rows.count * 3` bytes.
-    /// `boxWidth` x `boxHeight`: the input extent that maps onto the output (PIL's `box`).
-    static func resize(_ image: RGBImage, boxWidth: Double, boxHeight: Double, outWidth: Int, outHeight: Int,
-                       columns: Range<Int>, rows: Range<Int>) -> [UInt8] {
+    /// `box`: the input region that maps onto the output (PIL's `box`).
+    static func resize(_ image: RGBImage, box: (x0: Double, y0: Double, width: Double, height: Double),
+                       outWidth: Int, outHeight: Int, columns: Range<Int>, rows: Range<Int>) -> [UInt8] {
         let inW = image.width, inH = image.height
         let outCols = columns.count, outRows = rows.count
         if outCols == 0 || outRows == 0 { return [] }
-        let horizontal = outWidth != inW || boxWidth != Double(inW)
-            ? Axis(inSize: inW, extent: boxWidth, outSize: outWidth, outputs: columns) : nil
-        let vertical = outHeight != inH || boxHeight != Double(inH)
-            ? Axis(inSize: inH, extent: boxHeight, outSize: outHeight, outputs: rows) : nil
+        let horizontal = outWidth != inW || box.x0 != 0 || box.width != Double(inW)
+            ? Axis(inSize: inW, start: box.x0, extent: box.width, outSize: outWidth, outputs: columns) : nil
+        let vertical = outHeight != inH || box.y0 != 0 || box.height != Double(inH)
+            ? Axis(inSize: inH, start: box.y0, extent: box.height, outSize: outHeight, outputs: rows) : nil
 
         // Input rows the vertical pass will read.
         let firstRow: Int, lastRow: Int

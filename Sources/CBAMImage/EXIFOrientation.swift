@@ -153,7 +153,21 @@ public enum EXIFOrientation: Int, Sendable {
             initialized = outW * outH * 3
         }
         let (fullW, fullH) = swapsSides ? (image.fullHeight, image.fullWidth) : (image.fullWidth, image.fullHeight)
+        // Where each output axis comes from (the input's x or y axis) and whether it runs backwards.
+        let (fx, fy) = (image.partialBlockFirstX, image.partialBlockFirstY)
+        let partialFirst: (x: Bool, y: Bool)
+        switch self {
+        case .normal: partialFirst = (fx, fy)
+        case .mirrored: partialFirst = (!fx, fy)
+        case .rotated180: partialFirst = (!fx, !fy)
+        case .flipped: partialFirst = (fx, !fy)
+        case .transposed: partialFirst = (fy, fx)
+        case .rotated90Clockwise: partialFirst = (!fy, fx)
+        case .transverse: partialFirst = (!fy, !fx)
+        case .rotated90CounterClockwise: partialFirst = (fy, !fx)
+        }
         return RGBImage(width: outW, height: outH, pixels: pixels, scaleDenominator: image.scaleDenominator,
-                        fullWidth: fullW, fullHeight: fullH)
+                        fullWidth: fullW, fullHeight: fullH,
+                        partialBlockFirstX: partialFirst.x, partialBlockFirstY: partialFirst.y)
     }
 }

@@ -54,13 +54,17 @@ public struct Preprocessor: Sendable {
         let columns = max(left, 0)..<min(left + size, outW)
         let rows = max(top, 0)..<min(top + size, outH)
         let window: [UInt8]
-        let scale = Double(image.scaleDenominator)
-        let boxWidth = Double(image.fullWidth) / scale, boxHeight = Double(image.fullHeight) / scale
         if outW == image.width && outH == image.height && image.scaleDenominator == 1 {
             window = AntialiasedBilinear.copy(image, columns: columns, rows: rows)
         } else {
-            window = AntialiasedBilinear.resize(image, boxWidth: boxWidth, boxHeight: boxHeight,
-                                                outWidth: outW, outHeight: outH, columns: columns, rows: rows)
+            let scale = Double(image.scaleDenominator)
+            let boxWidth = Double(image.fullWidth) / scale, boxHeight = Double(image.fullHeight) / scale
+            // The box ends at the partial block: at the far edge, or at the near one after a flip.
+            let box = (x0: image.partialBlockFirstX ? Double(image.width) - boxWidth : 0,
+                       y0: image.partialBlockFirstY ? Double(image.height) - boxHeight : 0,
+                       width: boxWidth, height: boxHeight)
+            window = AntialiasedBilinear.resize(image, box: box, outWidth: outW, outHeight: outH,
+                                                columns: columns, rows: rows)
         }
         let plane = size * size
         window.withUnsafeBufferPointer { pixels in
