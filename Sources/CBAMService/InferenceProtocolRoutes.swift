@@ -69,6 +69,10 @@ extension InferenceService {
     }
 
     func inferenceProtocolInfer(_ request: HTTPRequest) async throws(ServiceError) -> HTTPResponse {
+        if let encoding = request.headers["Content-Encoding"], encoding.lowercased() != "identity" {
+            throw ServiceError(status: 415, code: "unsupported_content_encoding",
+                               message: "compressed request bodies (Content-Encoding: \(encoding)) are not supported; send them uncompressed")
+        }
         let decoded = try InferenceProtocolDecoder.decode(
             body: request.body, headerLength: request.headers[InferenceProtocolDecoder.headerLengthField],
             contentType: request.contentType)

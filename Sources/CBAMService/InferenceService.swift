@@ -150,7 +150,9 @@ public final class InferenceService: Sendable {
     func infer(_ images: PreparedImages, timeout: Duration) async throws(ServiceError) -> BatchResult<ImagesOutput> {
         switch await queue.submit(images, imageCount: images.count, timeout: timeout) {
         case .success(let result): return result
-        case .failure(let error): throw error.serviceError
+        case .failure(let error):
+            if case .inferenceFailed(let message) = error { logger.error("inference failed", metadata: ["error": "\(message)"]) }
+            throw error.serviceError
         }
     }
 

@@ -132,6 +132,8 @@ extension EndToEnd {
             #expect(badImage.status == 415 && badImage.errorCode == "unsupported_format")
             let text = try await live.request("POST", path, headers: [("Content-Type", "text/csv")], body: Array("1,2".utf8))
             #expect(text.status == 415)
+            let gzip = try await live.request("POST", path, headers: [("Content-Encoding", "gzip")], body: [0x1F, 0x8B, 0, 0])
+            #expect(gzip.status == 415 && gzip.errorCode == "unsupported_content_encoding")
             let tooBig = try await post(["inputs": [["name": "input", "datatype": "FP32", "shape": [9, 3, 32, 32],
                                                      "data": [Double](repeating: 0, count: 9 * 3072)]]])
             #expect(tooBig.status == 400 && tooBig.errorCode == "too_many_images")
