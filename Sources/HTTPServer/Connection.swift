@@ -21,7 +21,7 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
         case closed
     }
 
-    private enum Deadline { case none, newConnection, header, body, idle, write, linger }
+    private enum Deadline { case none, newConnection, header, body, idle, write, linger, drainLinger }
 
     let fd: Int32
     let peer: String
@@ -292,7 +292,7 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
         phase = .lingering
         shutdown(fd, Int32(SHUT_WR))
         resumeReading()
-        arm(.linger)
+        arm(draining ? .drainLinger : .linger)
     }
 
     // MARK: - Timeouts
@@ -307,6 +307,7 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
         case .idle: interval = configuration.idleTimeout
         case .write: interval = configuration.writeTimeout
         case .linger: interval = .seconds(2)
+        case .drainLinger: interval = .milliseconds(100)  // shutting down: the peer had its response, don't hold the drain
         }
         timer.schedule(deadline: .now() + .nanoseconds(Int(interval.nanoseconds)))
     }
@@ -324,7 +325,7 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
             }
         case .body:
             refuse(HTTPParseError(.requestTimeout, "request_timeout", "The request body stalled for longer than the body timeout."))
-        case .idle, .write, .linger:
+        case .idle, .write, .linger, .drainLinger:
             close()
         }
     }
@@ -335,7 +336,11 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
     func beginDrain() {
         draining = true
         closeAfterResponse = true
-        if case .reading = phase, parser.isIdle { close() }
+        switch phase {
+        case .reading where parser.isIdle: close()
+        case .lingering: arm(.drainLinger)
+        default: break
+        }
     }
 
     func close() {
