@@ -148,7 +148,7 @@ public struct HTTPParser: Sendable {
                 return nil
             case .chunkSize:
                 guard let lineEnd = findCRLF(from: start) else {
-                    if bufferedByteCount > limits.maxChunkLineBytes {
+                    if bufferedByteCount > limits.maxChunkLineBytes + 1 {  // + 1: a trailing CR may start the CRLF
                         throw HTTPParseError(.badRequest, "invalid_chunk", "A chunk-size line is longer than \(limits.maxChunkLineBytes) bytes.")
                     }
                     return nil
@@ -188,7 +188,7 @@ public struct HTTPParser: Sendable {
                 state = .chunkSize
             case .trailers(let bytes):
                 guard let lineEnd = findCRLF(from: start) else {
-                    if bytes + bufferedByteCount > limits.maxHeaderBytes {
+                    if bytes + bufferedByteCount > limits.maxHeaderBytes + 1 {
                         throw HTTPParseError(.requestHeaderFieldsTooLarge, "trailers_too_large",
                                              "The chunked trailer section exceeds \(limits.maxHeaderBytes) bytes.")
                     }
@@ -252,8 +252,11 @@ public struct HTTPParser: Sendable {
     /// Finds the end of the head; checks the limits on what has arrived so far; parses once complete.
     private mutating func scanHead(scanFrom: Int, requestLineEnd: Int?) throws(HTTPParseError) -> HTTPRequestHead? {
         // RFC 9112 §2.2: ignore empty lines received before a request-line.
-        if scanFrom == 0 {
+        var scanFrom = scanFrom
+        if requestLineEnd == nil {
+            let before = start
             while bufferedByteCount >= 2, buffer[start] == 0x0D, buffer[start + 1] == 0x0A { start += 2 }
+            if start != before { scanFrom = 0 }
             if bufferedByteCount == 0 { compactIfUseful(); return nil }
         }
         let base = start
@@ -271,20 +274,23 @@ public struct HTTPParser: Sendable {
         }
         let requestLineLimit = limits.maxURIBytes + 64  // method, spaces and version around the target
         guard let end else {
+            // While incomplete, a trailing CR may still be a terminator's start: refuse only what is over for sure.
             if let lineEnd {
                 if lineEnd - base > requestLineLimit {
                     throw uriTooLong()
                 }
-                if bufferedByteCount - (lineEnd - base + 2) > limits.maxHeaderBytes {
+                if bufferedByteCount - (lineEnd - base + 2) > limits.maxHeaderBytes + 1 {
                     throw headerTooLarge()
                 }
-            } else if bufferedByteCount > requestLineLimit {
+            } else if bufferedByteCount > requestLineLimit + 1 {
                 throw uriTooLong()
             }
             state = .head(scanFrom: max(1, bufferedByteCount - 3), requestLineEnd: lineEnd)
             return nil
         }
         let lineEndIndex = lineEnd!
+        // The same checks as while incomplete, so how the bytes arrive never changes the answer.
+        if lineEndIndex - base > requestLineLimit { throw uriTooLong() }
         if (end - 2) - (lineEndIndex + 2) > limits.maxHeaderBytes { throw headerTooLarge() }
         let head = try buffer.withUnsafeBufferPointer { p throws(HTTPParseError) in
             try parseHead(p, from: base, requestLineEnd: lineEndIndex, end: end)
