@@ -41,10 +41,14 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
     private var pendingCancels = 0
     private var draining = false
     private var lingerBytes = 0
+    private var started = false
+    /// Set while `processInput` runs, so a response finished synchronously inside it does not recurse into it.
+    private var processing = false
 
     // The request in progress.
     private var head: HTTPRequestHead?
     private var requestStart = ContinuousClock.now
+    private var requestStartKnown = false
     private var closeAfterResponse = false
 
     /// Input buffered beyond this while a handler runs stops reading (backpressure on pipelining clients).
@@ -62,6 +66,8 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
 
     /// Starts watching the socket. Call on `loop.queue`.
     func start() {
+        if case .closed = phase { return }  // drained before it started
+        started = true
         let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: loop.queue)
         source.setEventHandler { [self] in readable() }
         source.setCancelHandler { [self] in sourceCancelled() }
@@ -113,7 +119,16 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
 
     /// Parses and dispatches what is buffered, until a handler starts or more bytes are needed.
     private func processInput() {
+        guard !processing else { return }  // the running call's loop picks up the next request
+        processing = true
+        defer { processing = false }
+        var answered = 0
         while case .reading = phase {
+            if answered == 64 {
+                // A long pipeline yields the loop to other connections now and then.
+                loop.queue.async { [self] in if case .reading = phase { processInput() } }
+                return
+            }
             let event: HTTPParser.Event?
             do {
                 event = try parser.next()
@@ -122,15 +137,17 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
                 return
             }
             guard let event else {
-                if parser.isReadingHead && (deadline == .idle || deadline == .none) {
+                if parser.isReadingHead && !requestStartKnown {
                     requestStart = .now
-                    arm(.header)  // the header deadline runs from a request's first byte
+                    requestStartKnown = true
+                    if deadline == .idle { arm(.header) }  // the header deadline runs from a request's first byte
                 }
                 return
             }
             switch event {
             case .head(let parsed):
                 head = parsed
+                if !requestStartKnown { requestStart = .now }
                 if parsed.framing != .none && parsed.framing != .length(0) {
                     arm(.body)
                     if parsed.expectContinue && parser.bufferedByteCount == 0 {
@@ -138,6 +155,7 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
                     }
                 }
             case .request(let parsed, let body):
+                answered += 1
                 dispatch(parsed, body: body)
             }
         }
@@ -208,7 +226,10 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
 
     private func respond(to request: HTTPRequest, with response: HTTPResponse) {
         switch phase {
-        case .closed, .lingering, .writing: return
+        case .closed:
+            server.record(request, response, ContinuousClock.now - requestStart)  // metrics still see cancelled requests
+            return
+        case .lingering, .writing: return
         case .reading, .handling: break
         }
         if let value = response.headers["Connection"], value.lowercased().contains("close") { closeAfterResponse = true }
@@ -277,6 +298,7 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
 
     private func responseWritten() {
         head = nil
+        requestStartKnown = false
         if closeAfterResponse {
             linger()
             return
@@ -348,6 +370,7 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
         if case .handling(let task) = phase { task.cancel() }
         phase = .closed
         deadline = .none
+        if !started { timer.resume() }  // an inactive Dispatch source must be activated before it is released
         timer.cancel()
         if let source = writeSource {
             writeSource = nil

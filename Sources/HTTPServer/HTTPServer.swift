@@ -52,6 +52,7 @@ public final class HTTPServer: @unchecked Sendable {  // mutable state lives in 
     /// Binds and starts accepting. Returns at once; connections are served on Dispatch queues.
     public func start() throws {
         signal(SIGPIPE, SIG_IGN)  // a peer that vanishes must cost an EPIPE, not the process
+        if state.withLock({ $0.started }) { throw SocketError(call: "start (the server is already started)", errno: EALREADY) }
         let (fd, port) = try Socket.listen(host: configuration.host, port: configuration.port, backlog: configuration.backlog)
         state.withLock { s in
             // Made inside the lock: Dispatch sources are not Sendable, so they never leave the Mutex's region.

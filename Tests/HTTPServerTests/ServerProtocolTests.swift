@@ -66,6 +66,18 @@ import Testing
         }
     }
 
+    @Test func longPipelineOfInstantAnswers() async throws {
+        try await withServer { _, port in
+            let client = try TestClient(port: port)
+            // Answers that complete synchronously (404s, routing errors) must not recurse once per request.
+            let count = 5000
+            let batch = (0..<count).map { $0 % 2 == 0 ? get("/missing/\($0)") : "DELETE /hello HTTP/1.1\r\nHost: t\r\n\r\n" }.joined()
+            try await blocking { try client.send(batch) }
+            let statuses = try await blocking { try (0..<count).map { _ in try client.readResponse().status } }
+            #expect(statuses == (0..<count).map { $0 % 2 == 0 ? 404 : 405 })
+        }
+    }
+
     @Test func headHasLengthButNoBody() async throws {
         try await withServer { _, port in
             let client = try TestClient(port: port)
