@@ -26,6 +26,7 @@ sources=(
     Sources/HTTPServer/Multipart.swift
     Fuzz/HTTPFuzz.swift
 )
+rm -f "$out/http-fuzz"
 swiftc -swift-version 6 -O -g -parse-as-library -module-name HTTPServerFuzz \
     -sanitize=fuzzer,address "${sources[@]}" -o "$out/http-fuzz" 2>&1 | grep -v "Cannot export local symbol" || true
 test -x "$out/http-fuzz"

@@ -217,18 +217,14 @@ public struct HTTPParser: Sendable {
         head = nil
         body = []
         state = .head(scanFrom: 0, requestLineEnd: nil)
-        if start == buffer.count {
-            buffer.removeAll(keepingCapacity: buffer.capacity <= 16 * 1024)
-            start = 0
-        } else {
-            compactIfUseful()
-        }
+        compactIfUseful()
         return message
     }
 
     private mutating func compactIfUseful() {
         if start == buffer.count {
-            buffer.removeAll(keepingCapacity: buffer.capacity <= 16 * 1024)
+            // An idle keep-alive connection keeps at most 4 KiB: a thousand of them must cost little.
+            buffer.removeAll(keepingCapacity: buffer.capacity <= 4 * 1024)
             start = 0
         } else if start > 4096 && start > buffer.count / 2 {
             buffer.removeSubrange(0..<start)

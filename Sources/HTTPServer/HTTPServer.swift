@@ -11,7 +11,7 @@ import Darwin
 /// Called once per response written (errors, 404, 405 and 413 included), on the connection's event loop: keep it fast.
 public typealias HTTPObserver = @Sendable (_ request: HTTPRequest, _ response: HTTPResponse, _ duration: Duration) -> Void
 
-public final class HTTPServer: @unchecked Sendable {  // mutable state lives in `state` (a Mutex); the rest is immutable
+public final class HTTPServer: Sendable {
     public let configuration: Configuration
     let router: Router
     let logger: Logger
@@ -104,6 +104,8 @@ public final class HTTPServer: @unchecked Sendable {  // mutable state lives in 
         _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         Glibc.shutdown(fd, Int32(SHUT_WR))
         Glibc.close(fd)
+        // No request was read; the observer still sees the 503 (method "-", empty path) so refusals are counted.
+        observer?(HTTPRequest(method: HTTPMethod("-"), target: "", remoteAddress: peer), .error(error), .zero)
         logger.warning("connection refused: limit reached", metadata: ["remote": "\(peer)", "limit": "\(configuration.maxConnections)"])
     }
 

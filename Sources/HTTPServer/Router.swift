@@ -43,6 +43,9 @@ public final class Router: Sendable {
 
     /// The handler for `method` and `path` (percent-encoded, no query), or the 400/404/405 to answer.
     public func match(method: HTTPMethod, path: String) -> Match {
+        guard path.utf8.first == UInt8(ascii: "/") else {  // "OPTIONS *" and the like
+            return .error(.error(status: .notFound, code: "not_found", message: "No route matches \(path)."))
+        }
         var decoded: [String] = []
         for raw in Router.segments(of: path) {
             guard let segment = QueryString.percentDecode(raw) else {
@@ -58,7 +61,7 @@ public final class Router: Sendable {
         if candidates.isEmpty {
             return .error(.error(status: .notFound, code: "not_found", message: "No route matches \(path)."))
         }
-        let ranked = candidates.sorted { Router.isMoreSpecific($0.0.segments, than: $1.0.segments) }
+        let ranked = candidates.count == 1 ? candidates : candidates.sorted { Router.isMoreSpecific($0.0.segments, than: $1.0.segments) }
         if let hit = ranked.first(where: { $0.0.method == method })
             ?? (method == .head ? ranked.first(where: { $0.0.method == .get }) : nil) {
             return .handler(hit.0.handler, pathParameters: hit.1)

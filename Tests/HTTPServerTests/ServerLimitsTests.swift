@@ -103,17 +103,32 @@ import Testing
     @Test func idleKeepAliveConnectionIsClosed() async throws {
         try await withServer({ $0.idleTimeout = .milliseconds(200) }) { server, port in
             let client = try TestClient(port: port)
+            let start = ContinuousClock.now  // the idle timer starts after the response, so after this
             try client.send(get("/hello"))
             #expect(try await client.read().status == 200)
-            let start = ContinuousClock.now
             #expect(try await client.closedByServer())
-            #expect(ContinuousClock.now - start >= .milliseconds(150))
+            #expect(ContinuousClock.now - start >= .milliseconds(190))
             #expect(await eventually { server.connectionCount == 0 })
         }
     }
 
+    @Test func clientThatDoesNotReadIsDroppedAfterTheWriteTimeout() async throws {
+        try await withServer({ $0.writeTimeout = .milliseconds(200) }, routes: { router in
+            router.get("/big") { _ in HTTPResponse(body: [UInt8](repeating: 0x61, count: 64 << 20)) }
+        }) { server, port in
+            let client = try TestClient(port: port)
+            try client.send(get("/big"))
+            #expect(await eventually { server.connectionCount == 1 })
+            // The client reads nothing: the socket buffers fill, the server waits writeTimeout, then gives up.
+            #expect(await eventually(timeout: .seconds(5)) { server.connectionCount == 0 })
+        }
+    }
+
     @Test func connectionsOverTheLimitGet503() async throws {
-        try await withServer({ $0.maxConnections = 3 }) { server, port in
+        let observed = ObservedResponses()
+        try await withServer({ $0.maxConnections = 3 }, observer: { request, response, _ in
+            observed.items.withLock { $0.append((request.method.rawValue, response.status.code)) }
+        }) { server, port in
             let held = try (0..<3).map { _ in try TestClient(port: port) }
             #expect(await eventually { server.connectionCount == 3 })
             let extra = try TestClient(port: port)
@@ -130,5 +145,6 @@ import Testing
             try again.send(get("/hello"))
             #expect(try await again.read().status == 200)
         }
+        #expect(observed.all.contains { $0 == ("-", 503) })
     }
 }

@@ -168,6 +168,38 @@ import Testing
         }
     }
 
+    @Test func multipartUploadOverTheWire() async throws {
+        try await withServer(routes: { router in
+            router.post("/upload") { request in
+                do throws(HTTPError) {
+                    let parts = try Multipart.parse(body: request.body, contentType: request.contentType ?? "")
+                    return .text(parts.map { "\($0.name):\($0.filename ?? "-"):\($0.contentType ?? "-"):\($0.body.count)" }.joined(separator: ","))
+                } catch {
+                    return .error(error)
+                }
+            }
+        }) { _, port in
+            let client = try TestClient(port: port)
+            let image = [UInt8](repeating: 0xFF, count: 70_000) + Array("\r\n--not-the-boundary".utf8)
+            var body = Array("--BOUNDARY\r\nContent-Disposition: form-data; name=\"top_k\"\r\n\r\n3\r\n".utf8)
+            body += Array("--BOUNDARY\r\nContent-Disposition: form-data; name=\"image\"; filename=\"cat.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n".utf8)
+            body += image + Array("\r\n--BOUNDARY--\r\n".utf8)
+            let upload = body
+            try await blocking {
+                try client.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; boundary=BOUNDARY\r\nContent-Length: \(upload.count)\r\n\r\n")
+                try client.send(upload)
+            }
+            #expect(try await client.read().text == "top_k:-:-:1,image:cat.jpg:image/jpeg:\(image.count)")
+
+            try client.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; boundary=B\r\nContent-Length: 5\r\n\r\n--B\r\n")
+            let broken = try await client.read()
+            #expect(broken.status == 400)
+            #expect(broken.text.contains("invalid_multipart"))
+            try client.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nContent-Length: 1\r\n\r\nx")
+            #expect(try await client.read().status == 415)
+        }
+    }
+
     @Test func requestIDIsEchoedOrMade() async throws {
         try await withServer { _, port in
             let client = try TestClient(port: port)

@@ -89,7 +89,7 @@ import Testing
             let start = ContinuousClock.now
             try fresh.send(get("/hello"))
             #expect(try await fresh.read().text == "hello")
-            #expect(ContinuousClock.now - start < .milliseconds(500))
+            #expect(ContinuousClock.now - start < .seconds(1))
 
             // Every connection sends before any reads: all 1000 requests are in flight together.
             try await blocking { for (i, client) in clients.enumerated() { try client.send(get("/items/\(i)")) } }
