@@ -256,32 +256,28 @@ public struct HTTPParser: Sendable {
             if bufferedByteCount == 0 { compactIfUseful(); return nil }
         }
         let base = start
-        let (end, lineEnd) = buffer.withUnsafeBufferPointer { p -> (Int?, Int?) in
+        let (end, lineEnd, bareLF) = buffer.withUnsafeBufferPointer { p -> (Int?, Int?, Int?) in
             var lineEnd = requestLineEnd
-            var i = max(base + scanFrom, base + 1)
+            var i = max(base + scanFrom, base)
             while i < p.count {
-                if p[i] == 0x0A && p[i - 1] == 0x0D {
+                if p[i] == 0x0A {
+                    // A LF without its CR: lenient parsers split lines differently, which is how smuggling starts.
+                    guard i > base, p[i - 1] == 0x0D else { return (nil, lineEnd, i) }
                     if lineEnd == nil { lineEnd = i - 1 }
-                    if i - base >= 3 && p[i - 2] == 0x0A && p[i - 3] == 0x0D { return (i + 1, lineEnd) }
+                    if i - base >= 3 && p[i - 2] == 0x0A && p[i - 3] == 0x0D { return (i + 1, lineEnd, nil) }
                 }
                 i += 1
             }
-            return (nil, lineEnd)
+            return (nil, lineEnd, nil)
         }
         let requestLineLimit = limits.maxURIBytes + 64  // method, spaces and version around the target
+        if let bareLF {
+            try checkIncompleteHead(received: bareLF - base, base: base, lineEnd: lineEnd)  // same answer however bytes arrive
+            throw HTTPParseError(.badRequest, "invalid_line_ending", "Header lines must end with CRLF; a bare LF was received.")
+        }
         guard let end else {
-            // While incomplete, a trailing CR may still be a terminator's start: refuse only what is over for sure.
-            if let lineEnd {
-                if lineEnd - base > requestLineLimit {
-                    throw uriTooLong()
-                }
-                if bufferedByteCount - (lineEnd - base + 2) > limits.maxHeaderBytes + 1 {
-                    throw headerTooLarge()
-                }
-            } else if bufferedByteCount > requestLineLimit + 1 {
-                throw uriTooLong()
-            }
-            state = .head(scanFrom: max(1, bufferedByteCount - 3), requestLineEnd: lineEnd)
+            try checkIncompleteHead(received: bufferedByteCount, base: base, lineEnd: lineEnd)
+            state = .head(scanFrom: max(0, bufferedByteCount - 3), requestLineEnd: lineEnd)
             return nil
         }
         let lineEndIndex = lineEnd!
@@ -293,6 +289,17 @@ public struct HTTPParser: Sendable {
         }
         start = end
         return head
+    }
+
+    /// Limits on a head still arriving. A trailing CR may yet start a terminator, so only what is over for sure is refused.
+    private func checkIncompleteHead(received: Int, base: Int, lineEnd: Int?) throws(HTTPParseError) {
+        let requestLineLimit = limits.maxURIBytes + 64
+        if let lineEnd {
+            if lineEnd - base > requestLineLimit { throw uriTooLong() }
+            if received - (lineEnd - base + 2) > limits.maxHeaderBytes + 1 { throw headerTooLarge() }
+        } else if received > requestLineLimit + 1 {
+            throw uriTooLong()
+        }
     }
 
     private func uriTooLong() -> HTTPParseError {
