@@ -32,6 +32,12 @@ extension HTTPServer {
         /// Level of the one access-log line per response; nil turns access logs off.
         public var accessLogLevel: Logger.Level? = .info
 
+        /// Largest request body (413); the same as `limits.maxBodyBytes`, named like the `--max-body-bytes` flag.
+        public var maxBodyBytes: Int {
+            get { limits.maxBodyBytes }
+            set { limits.maxBodyBytes = newValue }
+        }
+
         public init() {}
 
         public init(host: String, port: Int) {

@@ -89,7 +89,7 @@ import Testing
             let start = ContinuousClock.now
             try fresh.send(get("/hello"))
             #expect(try await fresh.read().text == "hello")
-            #expect(ContinuousClock.now - start < .seconds(1))
+            #expect(ContinuousClock.now - start < .seconds(2))  // generous: CI runs other test targets beside this one
 
             // Every connection sends before any reads: all 1000 requests are in flight together.
             try await blocking { for (i, client) in clients.enumerated() { try client.send(get("/items/\(i)")) } }
@@ -132,7 +132,7 @@ import Testing
         #expect(response["Connection"] == "close")
         await drained
         let elapsed = ContinuousClock.now - start
-        #expect(elapsed < .seconds(2))
+        #expect(elapsed < .seconds(4))  // well under the 5 s drain timeout: it did not wait for it
         #expect(server.connectionCount == 0)
         // The listener is gone.
         #expect(throws: ClientError.self) { try TestClient(port: port) }
