@@ -8,7 +8,9 @@ import Glibc
 import Darwin
 #endif
 
-/// Called once per response written (errors, 404, 405 and 413 included), on the connection's event loop: keep it fast.
+/// Called once per response, on the connection's event loop (keep it fast): every response written (400, 404, 405,
+/// 413... included), a handler's response that found its client gone, and each 503 at the connection limit
+/// (method "-", empty path: no request was read).
 public typealias HTTPObserver = @Sendable (_ request: HTTPRequest, _ response: HTTPResponse, _ duration: Duration) -> Void
 
 public final class HTTPServer: Sendable {

@@ -183,6 +183,10 @@ func withServer(
     let logger: Logger
     if let logCapture {
         logger = Logger(label: "test") { _ in CapturingLogHandler(capture: logCapture) }
+    } else if getenv("HTTP_TEST_LOG") != nil {  // HTTP_TEST_LOG=1 swift test ...: the server's debug log on stderr
+        var stream = Logger(label: "test") { StreamLogHandler.standardError(label: $0) }
+        stream.logLevel = .debug
+        logger = stream
     } else {
         logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
     }
