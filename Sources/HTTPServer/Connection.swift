@@ -218,9 +218,9 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
     /// Answers a request that broke the protocol or a limit, then closes.
     private func refuse(_ error: HTTPParseError) {
         closeAfterResponse = true
-        let request = HTTPRequest(method: HTTPMethod(error.method ?? "-"), target: error.target ?? "",
-                                  headers: head?.headers ?? HTTPHeaders(), requestID: server.requestID(from: head?.headers ?? HTTPHeaders()),
-                                  remoteAddress: peer)
+        let headers = error.headers ?? head?.headers ?? HTTPHeaders()
+        let request = HTTPRequest(method: HTTPMethod(error.method ?? head?.method.rawValue ?? "-"), target: error.target ?? head?.target ?? "",
+                                  headers: headers, requestID: server.requestID(from: headers), remoteAddress: peer)
         respond(to: request, with: .error(status: error.status, code: error.code, message: error.message))
     }
 

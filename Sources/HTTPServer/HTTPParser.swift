@@ -28,9 +28,10 @@ public struct HTTPParseError: Error, Sendable, Equatable, CustomStringConvertibl
     public let status: HTTPStatus
     public let code: String
     public let message: String
-    /// The method and target, when the request line had been read before the error.
+    /// The method, target and header fields, when they had been read before the error (for logs and X-Request-Id).
     public var method: String?
     public var target: String?
+    public var headers: HTTPHeaders?
 
     public init(_ status: HTTPStatus, _ code: String, _ message: String) {
         self.status = status
@@ -38,6 +39,11 @@ public struct HTTPParseError: Error, Sendable, Equatable, CustomStringConvertibl
         self.message = message
     }
     public var description: String { "\(status.code) \(code): \(message)" }
+
+    /// Errors are equal when they say the same thing; the context they carry does not count.
+    public static func == (a: HTTPParseError, b: HTTPParseError) -> Bool {
+        a.status == b.status && a.code == b.code && a.message == b.message
+    }
 }
 
 public struct HTTPParser: Sendable {
@@ -313,8 +319,8 @@ public struct HTTPParser: Sendable {
 
     private func parseHead(_ p: UnsafeBufferPointer<UInt8>, from base: Int, requestLineEnd: Int, end: Int) throws(HTTPParseError) -> HTTPRequestHead {
         let (method, target, version) = try parseRequestLine(UnsafeBufferPointer(rebasing: p[base..<requestLineEnd]))
+        var headers = HTTPHeaders()
         do throws(HTTPParseError) {
-            var headers = HTTPHeaders()
             var lineStart = requestLineEnd + 2
             let sectionEnd = end - 2  // the final CRLF
             while lineStart < sectionEnd {
@@ -333,6 +339,7 @@ public struct HTTPParser: Sendable {
             var error = error
             error.method = method.rawValue
             error.target = target
+            error.headers = headers
             throw error
         }
     }

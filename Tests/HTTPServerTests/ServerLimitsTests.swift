@@ -49,9 +49,10 @@ import Testing
         }) { _, port in
             let client = try TestClient(port: port)
             // Only the head is sent: the 413 must come from Content-Length alone.
-            try client.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1001\r\n\r\n")
+            try client.send("POST /echo HTTP/1.1\r\nHost: t\r\nX-Request-Id: big-1\r\nContent-Length: 1001\r\n\r\n")
             let response = try await client.read()
             #expect(response.status == 413)
+            #expect(response["X-Request-Id"] == "big-1")
             #expect(response.text.contains("body_too_large"))
             #expect(try await client.closedByServer())
 
