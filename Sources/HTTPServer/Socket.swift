@@ -15,6 +15,7 @@ public struct SocketError: Error, Sendable, CustomStringConvertible {
 enum Socket {
     /// A non-blocking listening socket bound to host:port (IPv4 or IPv6 literal).
     static func listen(host: String, port: Int, backlog: Int32) throws(SocketError) -> (fd: Int32, port: Int) {
+        let host = host == "localhost" ? "127.0.0.1" : host  // literals only otherwise: no resolver on the start path
         var v6 = sockaddr_in6()
         var v4 = sockaddr_in()
         let isV6 = host.contains(":")
