@@ -120,13 +120,14 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A blocking HTTP/1.1 client over a plain socket, one connection per request. It runs on Dispatch threads, never
-/// on the cooperative pool the server's handlers need.
+/// A blocking HTTP/1.1 client over a plain socket, one connection per request. Each request runs on a serial queue
+/// of its own, which gets a thread of its own: on Linux `DispatchQueue.global()` is the pool Swift concurrency runs
+/// on, and blocked reads there would starve the server's handler tasks.
 enum TestClient {
     static func send(port: Int, method: String, target: String, headers: [(String, String)] = [], body: [UInt8] = [],
                      closeAfterSending: Bool = false) async throws -> TestResponse {
         try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
+            DispatchQueue(label: "test.client").async {
                 continuation.resume(with: Result {
                     try exchange(port: port, method: method, target: target, headers: headers, body: body,
                                  closeAfterSending: closeAfterSending)
