@@ -198,3 +198,28 @@ def test_api_key_from_the_environment_and_clean_exit_on_sigterm():
         assert keyed.get_model_metadata(MODEL, headers={"Authorization": "Bearer py-secret"})["name"] == MODEL
     finally:
         assert s.stop() == 0
+
+
+def test_help_lists_every_flag_with_its_environment_variable():
+    out = subprocess.run([serve_binary(), "serve", "--help"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0
+    text = " ".join(out.stdout.split())  # --help wraps lines
+    for flag, env in [("--host", "CBAM_HOST"), ("--port", "CBAM_PORT"), ("--model", "CBAM_MODEL"),
+                      ("--api-key", "CBAM_API_KEY"), ("--max-batch-size", "CBAM_MAX_BATCH_SIZE"),
+                      ("--max-batch-delay-ms", "CBAM_MAX_BATCH_DELAY_MS"), ("--max-queue", "CBAM_MAX_QUEUE"),
+                      ("--request-timeout-ms", "CBAM_REQUEST_TIMEOUT_MS"), ("--threads", "CBAM_THREADS"),
+                      ("--max-body-bytes", "CBAM_MAX_BODY_BYTES"), ("--max-connections", "CBAM_MAX_CONNECTIONS"),
+                      ("--drain-timeout-s", "CBAM_DRAIN_TIMEOUT_S"), ("--log-level", "CBAM_LOG_LEVEL"),
+                      ("--attention-store-size", "CBAM_ATTENTION_STORE_SIZE"), ("--attention-ttl-s", "CBAM_ATTENTION_TTL_S")]:
+        assert flag in text and env in text, flag
+
+
+def test_a_bad_environment_value_is_a_clear_startup_error():
+    env = dict(os.environ, CBAM_MODEL=str(MODEL_DIR), CBAM_PORT="0", CBAM_MAX_BATCH_SIZE="many")
+    out = subprocess.run([serve_binary(), "serve"], env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0
+    assert "CBAM_MAX_BATCH_SIZE" in out.stderr
+    missing = subprocess.run([serve_binary(), "serve", "--model", "/nonexistent/model", "--port", "0"],
+                             capture_output=True, text=True, timeout=30)
+    assert missing.returncode != 0
+    assert "/nonexistent/model" in missing.stderr
