@@ -80,8 +80,11 @@ extension InferenceService {
             do { parts = try Multipart.parse(body: request.body, contentType: contentType) } catch {
                 throw ServiceError(status: error.status.code, code: error.code, message: error.message)
             }
-            let files = parts.filter { $0.filename != nil || !$0.body.isEmpty }
-                .map { (name: $0.filename ?? $0.name, bytes: $0.body) }
+            // File parts are images; plain text fields (no filename, no binary type) are not.
+            let files = parts.filter { part in
+                let type = part.contentType?.lowercased() ?? ""
+                return part.filename != nil || type.hasPrefix("image/") || type.hasPrefix("application/octet-stream")
+            }.map { (name: $0.filename ?? $0.name, bytes: $0.body) }
             guard !files.isEmpty else {
                 throw .badRequest("no_images", "the multipart form has no file parts; send each image as a file field")
             }

@@ -103,6 +103,17 @@ extension EndToEnd {
             }
             #expect((json["timing"] as? [String: Any])?["batch_size"] as? Int == 3)
 
+            // A text field beside the file is not an image.
+            var withField = Array("--b\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n".utf8)
+            withField += Array("--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"p.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n".utf8)
+            withField += Fixtures.image("photo0.jpg") + Array("\r\n--b--\r\n".utf8)
+            let mixed = try await live.request("POST", "/v1/predict", headers: [("Content-Type", "multipart/form-data; boundary=b")], body: withField)
+            #expect(mixed.status == 200, "\(mixed.text)")
+            #expect((try mixed.json()["results"] as? [[String: Any]])?.map { $0["filename"] as? String } == ["p.jpg"])
+            let onlyText = Array("--b\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n--b--\r\n".utf8)
+            let none = try await live.request("POST", "/v1/predict", headers: [("Content-Type", "multipart/form-data; boundary=b")], body: onlyText)
+            #expect(none.status == 400 && none.errorCode == "no_images")
+
             let tooMany = multipartBody((0..<9).map { ("f\($0).jpg", "image/jpeg", Fixtures.image("photo0.jpg")) })
             let refused = try await live.request("POST", "/v1/predict", headers: [("Content-Type", tooMany.contentType)], body: tooMany.body)
             #expect(refused.status == 400)
