@@ -223,3 +223,27 @@ def test_a_bad_environment_value_is_a_clear_startup_error():
                              capture_output=True, text=True, timeout=30)
     assert missing.returncode != 0
     assert "/nonexistent/model" in missing.stderr
+
+
+def test_sigterm_lets_a_queued_request_finish():
+    """Graceful shutdown: a request still waiting in the batching queue is answered before the process exits 0."""
+    import threading
+
+    s = Server({"CBAM_MAX_BATCH_DELAY_MS": "1500", "CBAM_DRAIN_TIMEOUT_S": "10"})
+    outcome = {}
+
+    def predict():
+        request = urllib.request.Request(f"http://{s.url}/v1/predict", data=(IMAGES / "photo0.jpg").read_bytes(),
+                                         headers={"Content-Type": "image/jpeg"})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            outcome["status"] = r.status
+            outcome["body"] = json.load(r)
+
+    thread = threading.Thread(target=predict)
+    thread.start()
+    time.sleep(0.5)  # the request now waits for company in the queue
+    s.process.send_signal(signal.SIGTERM)
+    thread.join(timeout=30)
+    assert s.process.wait(timeout=30) == 0
+    assert outcome.get("status") == 200
+    assert outcome["body"]["predictions"]
