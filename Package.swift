@@ -43,6 +43,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // A tiny server to load-test HTTPServer alone (docs/http-performance.md); not part of the product.
+        .executableTarget(name: "http-bench", dependencies: [
+            "HTTPServer", .product(name: "Logging", package: "swift-log"),
+        ]),
         // Times the engine's forward pass (tools/bench_engine.py runs it beside PyTorch and ONNX Runtime).
         .executableTarget(name: "cbam-bench", dependencies: [
             "CBAMEngine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -51,6 +55,7 @@ let package = Package(
         .testTarget(name: "CBAMEngineTests", dependencies: ["CBAMEngine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CBAMImageTests", dependencies: ["CBAMImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
-        .testTarget(name: "CBAMServiceTests", dependencies: ["CBAMService", "CBAMEngine", "CBAMImage", "HTTPServer"]),
+        .testTarget(name: "CBAMServiceTests", dependencies: ["CBAMService", "CBAMEngine", "CBAMImage", "HTTPServer"],
+                    resources: [.copy("Fixtures")]),
     ]
 )

@@ -22,7 +22,7 @@ public struct NPYError: Error, CustomStringConvertible, Sendable, Equatable {
 
 /// NumPy's `.npy` format, versions 1.0 to 3.0, float32 only.
 public enum NPY {
-    private static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // "\x93NUMPY"
+    public static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // "\x93NUMPY"
 
     /// Reads a `.npy` file holding a little-endian float32 array in C order.
     public static func read(contentsOf url: URL) throws(NPYError) -> NPYArray {

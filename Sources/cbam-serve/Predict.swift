@@ -1,17 +1,23 @@
 import ArgumentParser
 import CBAMEngine
+import CBAMImage
 import Foundation
 
-/// `cbam-serve predict`: classifies preprocessed inputs and prints one JSON result per image.
+/// `cbam-serve predict`: classifies inputs and prints one JSON result per image.
 struct Predict: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Classify inputs and print predictions (and optionally logits and attention maps) as JSON.",
-        discussion: "An INPUT is a .npy float32 array [N,3,H,W] (or [3,H,W]), already preprocessed. One result per image.")
+        discussion: """
+            An INPUT is an image file (JPEG or PNG, recognised from its bytes), decoded and preprocessed as config.json's \
+            'input' section says, or a .npy float32 array [N,3,H,W] (or [3,H,W]) that is already preprocessed. \
+            Images of the same size run through the model together in batches. One result per image; an input \
+            that fails gets its own error entry, the others are still answered, and the exit code is 1.
+            """)
 
     enum AttentionOutput: String, ExpressibleByArgument, CaseIterable { case all, none }
 
     @Option(help: "Model directory (config.json, model.safetensors, optional labels.txt).")
-    var model: String = ModelDirectory.defaultPath
+    var model: String = ProcessInfo.processInfo.environment["CBAM_MODEL"] ?? ModelDirectory.defaultPath
 
     @Option(name: .customLong("top-k"), help: "Number of classes to report per image.")
     var topK: Int = 5
@@ -25,7 +31,7 @@ struct Predict: AsyncParsableCommand {
     @Option(help: "OpenBLAS threads (default: OpenBLAS's own choice, the number of cores).")
     var threads: Int?
 
-    @Argument(help: "Input files (.npy).")
+    @Argument(help: "Input files (JPEG, PNG or .npy).")
     var inputs: [String]
 
     /// Images run through the model at most this many at a time, to bound memory.
@@ -44,20 +50,45 @@ struct Predict: AsyncParsableCommand {
             Self.report(error.code, error.message)
             throw ExitCode(1)
         }
-        var results: [PredictionOutput.Entry] = []
-        var failed = false
+        let reader = InputReader(config: classifier.config.input)
+        // Every image of every input in order, or the input's error; then batches of same-sized neighbours.
+        var slots: [Result<InputImage, InputError>] = []
         for path in inputs {
-            do throws(InputError) {
-                let tensor = try Self.readInput(path)
-                results += try classify(tensor, from: path, with: classifier)
-            } catch {
-                // A bad input gets its own entry; the others still run.
-                failed = true
-                Self.report(error.code, error.message)
-                results.append(.failure(input: path, code: error.code, message: error.message))
+            do throws(InputError) { slots += try reader.images(in: path).map { .success($0) } } catch {
+                slots.append(.failure(error))
             }
         }
-        let output = PredictionOutput(model: classifier.config.name, results: results)
+        var results: [PredictionOutput.Entry?] = Array(repeating: nil, count: slots.count)
+        var failed = false
+        var pending: [(slot: Int, image: InputImage)] = []
+        func flush() {
+            guard !pending.isEmpty else { return }
+            do throws(InputError) {
+                for (slot, entry) in zip(pending.map(\.slot), try classify(pending.map(\.image), with: classifier)) {
+                    results[slot] = entry
+                }
+            } catch {
+                for (slot, image) in pending { results[slot] = .failure(input: image.path, code: error.code, message: error.message) }
+                failed = true
+                Self.report(error.code, error.message)
+            }
+            pending.removeAll()
+        }
+        for (slot, item) in slots.enumerated() {
+            switch item {
+            case .success(let image):
+                if let last = pending.last?.image, last.height != image.height || last.width != image.width { flush() }
+                pending.append((slot, image))
+                if pending.count == Self.maxBatch { flush() }
+            case .failure(let error):
+                // A bad input gets its own entry; the others still run.
+                failed = true
+                Self.report(error.code, "\(error.path): \(error.message)")
+                results[slot] = .failure(input: error.path, code: error.code, message: error.message)
+            }
+        }
+        flush()
+        let output = PredictionOutput(model: classifier.config.name, results: results.compactMap { $0 })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
@@ -65,63 +96,27 @@ struct Predict: AsyncParsableCommand {
         if failed { throw ExitCode(1) }
     }
 
-    /// A batch of preprocessed images, NCHW.
-    struct InputTensor {
-        var values: [Float]
-        var batch: Int
-        var height: Int
-        var width: Int
-    }
-
-    struct InputError: Error {
-        let code: String
-        let message: String
-    }
-
-    /// Reads one INPUT into a batch. Image files (by extension) are where this grows.
-    static func readInput(_ path: String) throws(InputError) -> InputTensor {
-        let array: NPYArray
-        do { array = try NPY.read(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw InputError(code: error.code, message: error.message)
-        }
-        var shape = array.shape
-        if shape.count == 3 { shape.insert(1, at: 0) }
-        guard shape.count == 4, shape[1] == 3, shape[0] >= 1, shape[2] >= 1, shape[3] >= 1 else {
-            throw InputError(code: "invalid_input", message: "array has shape \(array.shape), expected [N,3,H,W] or [3,H,W] with N, H, W >= 1")
-        }
-        guard array.values.allSatisfy(\.isFinite) else {
-            throw InputError(code: "invalid_input", message: "array contains NaN or infinite values")
-        }
-        return InputTensor(values: array.values, batch: shape[0], height: shape[2], width: shape[3])
-    }
-
-    /// Runs `tensor` in chunks of at most `maxBatch` images; one entry per image.
-    func classify(_ tensor: InputTensor, from path: String, with classifier: CBAMModel) throws(InputError) -> [PredictionOutput.Entry] {
-        let perImage = 3 * tensor.height * tensor.width
-        var entries: [PredictionOutput.Entry] = []
-        var start = 0
-        while start < tensor.batch {
-            let count = min(Self.maxBatch, tensor.batch - start)
-            let result: ForwardResult
-            do {
-                result = try tensor.values[start * perImage..<(start + count) * perImage].withUnsafeBufferPointer {
-                    try classifier.forward($0, batch: count, height: tensor.height, width: tensor.width, attention: attention == .all)
-                }
-            } catch let error as ModelError {
-                throw InputError(code: error.code, message: "\(path): \(error.message)")
-            } catch { throw InputError(code: "internal_error", message: "\(path): \(error)") }
-            for image in 0..<count {
-                entries.append(.success(
-                    input: path, index: start + image,
-                    logits: logits ? Array(result.logits(of: image)) : nil,
-                    predictions: result.topK(of: image, k: topK).map {
-                        .init(index: $0.index, label: classifier.labels[$0.index], probability: $0.score)
-                    },
-                    attention: attention == .all ? result.attention[image].map(PredictionOutput.Attention.init) : nil))
+    /// Runs same-sized images as one batch; one entry per image, in order.
+    func classify(_ images: [InputImage], with classifier: CBAMModel) throws(InputError) -> [PredictionOutput.Entry] {
+        let (height, width) = (images[0].height, images[0].width)
+        let batch = images.flatMap(\.values)
+        let result: ForwardResult
+        do {
+            result = try batch.withUnsafeBufferPointer {
+                try classifier.forward($0, batch: images.count, height: height, width: width, attention: attention == .all)
             }
-            start += count
+        } catch let error as ModelError {
+            throw InputError(path: images[0].path, code: error.code, message: error.message)
+        } catch { throw InputError(path: images[0].path, code: "internal_error", message: "\(error)") }
+        return images.enumerated().map { i, image in
+            .success(
+                input: image.path, index: image.index,
+                logits: logits ? Array(result.logits(of: i)) : nil,
+                predictions: result.topK(of: i, k: topK).map {
+                    .init(index: $0.index, label: classifier.labels[$0.index], probability: $0.score)
+                },
+                attention: attention == .all ? result.attention[i].map(PredictionOutput.Attention.init) : nil)
         }
-        return entries
     }
 
     static func report(_ code: String, _ message: String) {
