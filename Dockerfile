@@ -18,6 +18,8 @@ ARG UBUNTU_VERSION=24.04
 # ---------------------------------------------------------------------------------------------------
 FROM swift:${SWIFT_VERSION}-noble AS build
 
+# Unpinned on purpose: the release's archive keeps only the current (security-patched) version of each.
+# hadolint ignore=DL3008
 RUN export DEBIAN_FRONTEND=noninteractive \
  && apt-get -q update \
  && apt-get -q install -y --no-install-recommends libopenblas-dev libjpeg-dev libpng-dev \
@@ -42,6 +44,7 @@ FROM ubuntu:${UBUNTU_VERSION} AS runtime
 #   libopenblas.so.0 -> libopenblas0-pthread   libgfortran.so.5 -> libgfortran5   libquadmath.so.0 -> libquadmath0
 #   libjpeg.so.8     -> libjpeg-turbo8         libpng16.so.16   -> libpng16-16t64 libz.so.1        -> zlib1g
 #   libstdc++.so.6   -> libstdc++6             libgcc_s.so.1    -> libgcc-s1
+# hadolint ignore=DL3008
 RUN export DEBIAN_FRONTEND=noninteractive \
  && apt-get -q update \
  && apt-get -q install -y --no-install-recommends \
