@@ -40,6 +40,9 @@ RUN swift build -c release --static-swift-stdlib --product cbam-serve \
 # ---------------------------------------------------------------------------------------------------
 FROM ubuntu:${UBUNTU_VERSION} AS runtime
 
+LABEL org.opencontainers.image.title="cbam-serve" \
+      org.opencontainers.image.description="CBAM-ResNet image classification over HTTP (REST and Open Inference Protocol), with attention maps"
+
 # One package per shared library that `ldd cbam-serve` reports (glibc aside); the test keeps this list honest.
 #   libopenblas.so.0 -> libopenblas0-pthread   libgfortran.so.5 -> libgfortran5   libquadmath.so.0 -> libquadmath0
 #   libjpeg.so.8     -> libjpeg-turbo8         libpng16.so.16   -> libpng16-16t64 libz.so.1        -> zlib1g
