@@ -302,14 +302,16 @@ def serve_help_text(binary: str) -> str:
 
 
 class ServeHelp:
-    """The options `cbam-serve serve --help` lists: flag -> its text (env var names and default inside)."""
+    """The options `cbam-serve serve --help` lists: flag -> its help text, wrapped lines joined.
+    The text names the option's environment variable and default, as "(env CBAM_PORT, default 8080)"
+    (swift-argument-parser's own "(default: 8080)" is read too)."""
 
     def __init__(self, text: str):
         self.text = text
         self.options: dict[str, str] = {}
         current = None
         for line in text.splitlines():
-            m = re.match(r"\s+(?:-\w, )?(--[\w-]+)", line)
+            m = re.match(r"  (?:-\w, )?(--[\w-]+)", line)      # option lines are indented by two spaces
             if m:
                 current = m.group(1)
                 self.options[current] = line
@@ -325,7 +327,7 @@ class ServeHelp:
     def default(self, flag: str) -> str | None:
         block = self.options.get(flag)
         assert block is not None, f"`serve --help` lists no {flag} option:\n{self.text}"
-        m = re.search(r"default:\s*([^)]+)\)", block)
+        m = re.search(r"\bdefault:?\s+([^),]+)", block)
         return m.group(1).strip() if m else None
 
     def env_for(self, flag: str) -> str:
