@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # cbam-serve container image. Two stages:
 #   build   - the official Swift image for our toolchain (6.3, Ubuntu 24.04 "noble") compiles a release binary
 #             with the Swift runtime linked in statically (--static-swift-stdlib);
