@@ -1,1 +1,0 @@
-// Image decoding and preprocessing land here (issue: images).

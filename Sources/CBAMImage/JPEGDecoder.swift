@@ -1,0 +1,61 @@
+import CJPEG
+
+/// libjpeg(-turbo) through the CJPEG target: RGB8 pixels exactly as PIL decodes them.
+struct JPEGDecoder {
+    let limits: ImageLimits
+
+    struct Decoded {
+        var image: RGBImage
+        var sourceWidth: Int, sourceHeight: Int
+        var scaleDenominator: Int
+    }
+
+    /// `targetShorterSide`: decode at 1/2, 1/4 or 1/8 (DCT scaling) while the shorter side stays >= it.
+    func decode(_ bytes: [UInt8], targetShorterSide: Int?) throws(ImageError) -> Decoded {
+        var options = CBAMJPEGOptions(
+            max_pixels: UInt64(clamping: limits.maxPixels),
+            max_side: UInt32(clamping: limits.maxSide),
+            target_shorter_side: UInt32(clamping: max(0, targetShorterSide ?? 0)),
+            max_scans: UInt32(clamping: limits.maxScans))
+        var header = CBAMJPEGImage()
+        let headerStatus = bytes.withUnsafeBufferPointer {
+            cbam_jpeg_read_header($0.baseAddress, $0.count, &options, &header)
+        }
+        guard headerStatus == CBAM_JPEG_OK else { throw JPEGDecoder.error(headerStatus, message: cString(&header.message)) }
+        // The limits held, so the exact buffer is allocated once and libjpeg writes into it: no copy.
+        let count = Int(header.width) * Int(header.height) * 3
+        var result = CBAMJPEGImage()
+        var status = CBAM_JPEG_OK
+        let pixels = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            status = bytes.withUnsafeBufferPointer {
+                cbam_jpeg_decode_into($0.baseAddress, $0.count, &options, buffer.baseAddress, count, &result)
+            }
+            initialized = status == CBAM_JPEG_OK ? count : 0
+        }
+        guard status == CBAM_JPEG_OK else { throw JPEGDecoder.error(status, message: cString(&result.message)) }
+        let image = RGBImage(width: Int(result.width), height: Int(result.height), pixels: pixels,
+                             scaleDenominator: Int(result.scale_denom),
+                             fullWidth: Int(result.source_width), fullHeight: Int(result.source_height))
+        return Decoded(image: image, sourceWidth: Int(result.source_width), sourceHeight: Int(result.source_height),
+                       scaleDenominator: Int(result.scale_denom))
+    }
+
+    static func error(_ status: CBAMJPEGStatus, message: String) -> ImageError {
+        switch status {
+        case CBAM_JPEG_TRUNCATED: return .truncatedImage(message)
+        case CBAM_JPEG_TOO_LARGE: return .imageTooLarge(message)
+        case CBAM_JPEG_UNSUPPORTED: return .unsupportedImage(message)
+        case CBAM_JPEG_OUT_OF_MEMORY: return .outOfMemory(message)
+        case CBAM_JPEG_TOO_MANY_SCANS: return .imageTooComplex(message)
+        default: return .corruptImage("corrupt JPEG: \(message)")
+        }
+    }
+}
+
+/// Reads a fixed-size C `char[N]` field as a String.
+func cString<T>(_ tuple: inout T) -> String {
+    withUnsafeBytes(of: &tuple) { raw in
+        let bytes = raw.prefix { $0 != 0 }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

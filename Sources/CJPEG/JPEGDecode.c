@@ -1,0 +1,266 @@
+#include "CJPEG.h"
+
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jpeglib.h>
+#include <jerror.h>
+
+// libjpeg's default error manager prints and calls exit(); this one records and longjmps back here.
+typedef struct {
+    struct jpeg_error_mgr base;
+    jmp_buf escape;
+    CBAMJPEGStatus status;          // set before longjmp by non-libjpeg failures
+    int saw_premature_eof;
+    long warnings_before_eof;       // corrupt-data warnings before the data ran out: garbage, not truncation
+    char message[JMSG_LENGTH_MAX];
+} DecoderErrors;
+
+typedef struct {
+    struct jpeg_progress_mgr base;
+    DecoderErrors *errors;
+    uint32_t max_scans;
+} ScanLimit;
+
+static void record_error_and_escape(j_common_ptr cinfo) {
+    DecoderErrors *errors = (DecoderErrors *)cinfo->err;
+    (*cinfo->err->format_message)(cinfo, errors->message);
+    // Valid JPEG flavours an 8-bit libjpeg cannot read (12-bit, lossless) are not corrupt files.
+    if (cinfo->err->msg_code == JERR_BAD_PRECISION || cinfo->err->msg_code == JERR_SOF_UNSUPPORTED)
+        errors->status = CBAM_JPEG_UNSUPPORTED;
+    longjmp(errors->escape, 1);
+}
+
+// Replaces the default that writes to stderr: keeps the text instead.
+static void record_message(j_common_ptr cinfo) {
+    DecoderErrors *errors = (DecoderErrors *)cinfo->err;
+    (*cinfo->err->format_message)(cinfo, errors->message);
+}
+
+// Warnings (level -1) are recoverable, as PIL treats them, except running out of data.
+static void record_warning(j_common_ptr cinfo, int level) {
+    DecoderErrors *errors = (DecoderErrors *)cinfo->err;
+    if (level < 0) {
+        if (cinfo->err->msg_code == JWRN_JPEG_EOF && !errors->saw_premature_eof) {
+            errors->saw_premature_eof = 1;
+            errors->warnings_before_eof = cinfo->err->num_warnings;
+        }
+        cinfo->err->num_warnings++;
+    }
+}
+
+static void limit_scans(j_common_ptr cinfo) {
+    ScanLimit *limit = (ScanLimit *)cinfo->progress;
+    j_decompress_ptr dinfo = (j_decompress_ptr)cinfo;
+    if (limit->max_scans > 0 && (uint32_t)dinfo->input_scan_number > limit->max_scans) {
+        snprintf(limit->errors->message, sizeof limit->errors->message,
+                 "progressive JPEG has more than %u scans", limit->max_scans);
+        limit->errors->status = CBAM_JPEG_TOO_MANY_SCANS;
+        longjmp(limit->errors->escape, 1);
+    }
+}
+
+static inline uint8_t mul_div_255(unsigned a, unsigned b) {
+    unsigned t = a * b + 128;
+    return (uint8_t)(((t >> 8) + t) >> 8);
+}
+
+// PIL reads every CMYK JPEG as Adobe-inverted ("CMYK;I") and converts to RGB as (255-C)(255-K)/255.
+static void cmyk_row_to_rgb(const uint8_t *cmyk, uint8_t *rgb, unsigned width) {
+    for (unsigned x = 0; x < width; x++) {
+        unsigned c = 255u - cmyk[0], m = 255u - cmyk[1], y = 255u - cmyk[2], k = 255u - cmyk[3];
+        unsigned nk = 255u - k;
+        rgb[0] = (uint8_t)(nk - mul_div_255(c, nk));
+        rgb[1] = (uint8_t)(nk - mul_div_255(m, nk));
+        rgb[2] = (uint8_t)(nk - mul_div_255(y, nk));
+        cmyk += 4;
+        rgb += 3;
+    }
+}
+
+static void fail(CBAMJPEGImage *result, CBAMJPEGStatus status, const char *message) {
+    result->status = status;
+    snprintf(result->message, sizeof result->message, "%s", message);
+}
+
+// Reads the header, checks the limits and picks the DCT scale; then, unless `destination` is NULL, decodes
+// into it (it must hold exactly width * height * 3 bytes). Nothing is allocated outside libjpeg's pools.
+static CBAMJPEGStatus decode_jpeg(const uint8_t *data, size_t size, const CBAMJPEGOptions *options,
+                                  uint8_t *destination, size_t capacity, CBAMJPEGImage *result) {
+    memset(result, 0, sizeof *result);
+    if (data == NULL || size == 0) {
+        fail(result, CBAM_JPEG_TRUNCATED, "JPEG data is empty");
+        return result->status;
+    }
+
+    struct jpeg_decompress_struct cinfo;
+    DecoderErrors errors;
+    ScanLimit scan_limit;
+
+    memset(&errors, 0, sizeof errors);
+    cinfo.err = jpeg_std_error(&errors.base);
+    errors.base.error_exit = record_error_and_escape;
+    errors.base.output_message = record_message;
+    errors.base.emit_message = record_warning;
+
+    if (setjmp(errors.escape)) {
+        jpeg_destroy_decompress(&cinfo);
+        if (errors.status == CBAM_JPEG_OK && errors.saw_premature_eof && errors.warnings_before_eof == 0) {
+            result->status = CBAM_JPEG_TRUNCATED;
+            snprintf(result->message, sizeof result->message, "JPEG data ends early (truncated file): %s",
+                     errors.message);
+        } else {
+            result->status = errors.status == CBAM_JPEG_OK ? CBAM_JPEG_CORRUPT : errors.status;
+            snprintf(result->message, sizeof result->message, "%s", errors.message);
+        }
+        return result->status;
+    }
+
+    jpeg_create_decompress(&cinfo);
+    scan_limit.base.progress_monitor = limit_scans;
+    scan_limit.errors = &errors;
+    scan_limit.max_scans = options->max_scans;
+    cinfo.progress = &scan_limit.base;
+
+    jpeg_mem_src(&cinfo, data, (unsigned long)size);
+    jpeg_read_header(&cinfo, TRUE);
+    if (errors.saw_premature_eof) {
+        jpeg_destroy_decompress(&cinfo);
+        fail(result, CBAM_JPEG_TRUNCATED, "JPEG data ends inside its header");
+        return result->status;
+    }
+
+    result->source_width = (int32_t)cinfo.image_width;
+    result->source_height = (int32_t)cinfo.image_height;
+    result->components = cinfo.num_components;
+    uint64_t source_pixels = (uint64_t)cinfo.image_width * cinfo.image_height;
+    if (cinfo.image_width > options->max_side || cinfo.image_height > options->max_side ||
+        source_pixels > options->max_pixels) {
+        jpeg_destroy_decompress(&cinfo);
+        result->status = CBAM_JPEG_TOO_LARGE;
+        snprintf(result->message, sizeof result->message,
+                 "JPEG is %ux%u (%llu pixels); the limit is %llu pixels and %u per side",
+                 cinfo.image_width, cinfo.image_height, (unsigned long long)source_pixels,
+                 (unsigned long long)options->max_pixels, options->max_side);
+        return result->status;
+    }
+
+    int is_cmyk = 0;
+    switch (cinfo.jpeg_color_space) {
+    case JCS_GRAYSCALE: case JCS_RGB: case JCS_YCbCr:
+        cinfo.out_color_space = JCS_RGB;   // gray is replicated, as PIL's convert("RGB") does
+        break;
+    case JCS_CMYK: case JCS_YCCK:         // YCCK means an Adobe marker with transform 2
+        cinfo.out_color_space = JCS_CMYK;
+        is_cmyk = 1;
+        break;
+    default:
+        jpeg_destroy_decompress(&cinfo);
+        result->status = CBAM_JPEG_UNSUPPORTED;
+        snprintf(result->message, sizeof result->message,
+                 "JPEG with %d components is not supported (expected 1, 3 or 4)", cinfo.num_components);
+        return result->status;
+    }
+    // PIL's defaults, so that pixels match the training pipeline exactly.
+    cinfo.dct_method = JDCT_ISLOW;
+    cinfo.do_fancy_upsampling = TRUE;
+
+    cinfo.scale_num = 1;
+    cinfo.scale_denom = 1;
+    if (options->target_shorter_side > 0) {
+        // The largest reduction that keeps the shorter side >= the target: 1/d when the image is at least
+        // d times the target (then libjpeg's ceil(side / d) is >= the target too).
+        static const unsigned denominators[] = {8, 4, 2};
+        uint64_t shorter = cinfo.image_width < cinfo.image_height ? cinfo.image_width : cinfo.image_height;
+        for (int i = 0; i < 3; i++) {
+            if (shorter >= (uint64_t)denominators[i] * options->target_shorter_side) {
+                cinfo.scale_denom = denominators[i];
+                break;
+            }
+        }
+    }
+
+    jpeg_calc_output_dimensions(&cinfo);
+    unsigned width = cinfo.output_width, height = cinfo.output_height;
+    result->width = (int32_t)width;
+    result->height = (int32_t)height;
+    result->scale_denom = (int32_t)cinfo.scale_denom;
+    size_t row_bytes = (size_t)width * 3;
+    if (destination == NULL) {
+        jpeg_destroy_decompress(&cinfo);
+        result->status = CBAM_JPEG_OK;
+        return CBAM_JPEG_OK;
+    }
+    if (capacity != row_bytes * height) {
+        jpeg_destroy_decompress(&cinfo);
+        result->status = CBAM_JPEG_INVALID_ARGUMENT;
+        snprintf(result->message, sizeof result->message,
+                 "destination holds %zu bytes, the %ux%u image needs %zu", capacity, width, height, row_bytes * height);
+        return result->status;
+    }
+
+    jpeg_start_decompress(&cinfo);
+    // Scratch rows live in libjpeg's pool, which jpeg_destroy_decompress frees on every path.
+    JSAMPARRAY cmyk_row = is_cmyk
+        ? (*cinfo.mem->alloc_sarray)((j_common_ptr)&cinfo, JPOOL_IMAGE, width * 4, 1) : NULL;
+
+    while (cinfo.output_scanline < height) {
+        uint8_t *out = destination + (size_t)cinfo.output_scanline * row_bytes;
+        if (is_cmyk) {
+            jpeg_read_scanlines(&cinfo, cmyk_row, 1);
+            cmyk_row_to_rgb(cmyk_row[0], out, width);
+        } else {
+            jpeg_read_scanlines(&cinfo, &out, 1);
+        }
+    }
+    if (errors.saw_premature_eof) {
+        errors.status = CBAM_JPEG_TRUNCATED;
+        snprintf(errors.message, sizeof errors.message,
+                 "JPEG data ends before the last scanline (truncated file)");
+        longjmp(errors.escape, 1);
+    }
+    // Not jpeg_finish_decompress: what follows the last scanline (trailing bytes, a missing EOI)
+    // does not change the pixels, and PIL ignores it too.
+    jpeg_destroy_decompress(&cinfo);
+    result->status = CBAM_JPEG_OK;
+    return CBAM_JPEG_OK;
+}
+
+CBAMJPEGStatus cbam_jpeg_read_header(const uint8_t *data, size_t size, const CBAMJPEGOptions *options,
+                                     CBAMJPEGImage *result) {
+    return decode_jpeg(data, size, options, NULL, 0, result);
+}
+
+CBAMJPEGStatus cbam_jpeg_decode_into(const uint8_t *data, size_t size, const CBAMJPEGOptions *options,
+                                     uint8_t *destination, size_t capacity, CBAMJPEGImage *result) {
+    if (destination == NULL) {
+        memset(result, 0, sizeof *result);
+        fail(result, CBAM_JPEG_INVALID_ARGUMENT, "no destination buffer");
+        return result->status;
+    }
+    return decode_jpeg(data, size, options, destination, capacity, result);
+}
+
+CBAMJPEGStatus cbam_jpeg_decode(const uint8_t *data, size_t size, const CBAMJPEGOptions *options,
+                                CBAMJPEGImage *result) {
+    if (cbam_jpeg_read_header(data, size, options, result) != CBAM_JPEG_OK) return result->status;
+    size_t capacity = (size_t)result->width * (size_t)result->height * 3;
+    uint8_t *pixels = malloc(capacity ? capacity : 1);
+    if (pixels == NULL) {
+        fail(result, CBAM_JPEG_OUT_OF_MEMORY, "out of memory for the decoded image");
+        return result->status;
+    }
+    if (cbam_jpeg_decode_into(data, size, options, pixels, capacity, result) != CBAM_JPEG_OK) {
+        free(pixels);
+        return result->status;
+    }
+    result->pixels = pixels;
+    return CBAM_JPEG_OK;
+}
+
+void cbam_jpeg_release(CBAMJPEGImage *image) {
+    free(image->pixels);
+    image->pixels = NULL;
+}

@@ -1,2 +1,0 @@
-// Placeholder: the PNG decoder and encoder (libpng with a setjmp error handler) land with the image issue.
-int cpng_placeholder(void);
