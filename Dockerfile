@@ -42,14 +42,15 @@ LABEL org.opencontainers.image.title="cbam-serve" \
       org.opencontainers.image.description="CBAM-ResNet image classification over HTTP (REST and Open Inference Protocol), with attention maps"
 
 # One package per shared library that `ldd cbam-serve` reports (glibc aside); the test keeps this list honest.
-#   libopenblas.so.0 -> libopenblas0-pthread   libgfortran.so.5 -> libgfortran5   libquadmath.so.0 -> libquadmath0
-#   libjpeg.so.8     -> libjpeg-turbo8         libpng16.so.16   -> libpng16-16t64 libz.so.1        -> zlib1g
-#   libstdc++.so.6   -> libstdc++6             libgcc_s.so.1    -> libgcc-s1
+#   libopenblas.so.0 -> libopenblas0-pthread   libgfortran.so.5 -> libgfortran5   libz.so.1      -> zlib1g
+#   libjpeg.so.8     -> libjpeg-turbo8         libpng16.so.16   -> libpng16-16t64 libstdc++.so.6 -> libstdc++6
+#   libgcc_s.so.1    -> libgcc-s1
+# libquadmath.so.0 (x86 only) comes with libgfortran5, which depends on it there; naming it would break arm64.
 # hadolint ignore=DL3008
 RUN export DEBIAN_FRONTEND=noninteractive \
  && apt-get -q update \
  && apt-get -q install -y --no-install-recommends \
-        libopenblas0-pthread libgfortran5 libquadmath0 \
+        libopenblas0-pthread libgfortran5 \
         libjpeg-turbo8 libpng16-16t64 zlib1g \
         libstdc++6 libgcc-s1 \
  && rm -rf /var/lib/apt/lists/*
