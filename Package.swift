@@ -43,6 +43,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // A tiny server to load-test HTTPServer alone (docs/http-performance.md); not part of the product.
+        .executableTarget(name: "http-bench", dependencies: [
+            "HTTPServer", .product(name: "Logging", package: "swift-log"),
+        ]),
+
         .testTarget(name: "CBAMEngineTests", dependencies: ["CBAMEngine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CBAMImageTests", dependencies: ["CBAMImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),

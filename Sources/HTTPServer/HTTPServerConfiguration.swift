@@ -1,0 +1,48 @@
+// Every knob of the server, with defaults fit for a container facing the open network.
+import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension HTTPServer {
+    public struct Configuration: Sendable {
+        /// Address to bind ("0.0.0.0", "127.0.0.1", "::").
+        public var host: String = "0.0.0.0"
+        /// Port to bind; 0 picks a free one (see `HTTPServer.boundPort`).
+        public var port: Int = 8080
+        public var backlog: Int32 = 1024
+        /// Connections beyond this are answered 503 and closed.
+        public var maxConnections: Int = 4096
+        /// Request size limits: URI (414), header section (431), body (413).
+        public var limits = HTTPParser.Limits()
+        /// From a request's first byte (or the connection's accept) to the end of its head; then 408.
+        public var headerReadTimeout: Duration = .seconds(10)
+        /// Longest silence while a body is being received; then 408.
+        public var bodyReadTimeout: Duration = .seconds(30)
+        /// How long a keep-alive connection may wait for its next request before it is closed.
+        public var idleTimeout: Duration = .seconds(60)
+        /// Longest time a client may take to accept written bytes before it is dropped.
+        public var writeTimeout: Duration = .seconds(30)
+        /// How long `runUntilSignalled` lets in-flight requests finish after SIGTERM/SIGINT.
+        public var drainTimeout: Duration = .seconds(10)
+        /// Number of serial event queues the connections are spread over.
+        public var eventLoops: Int = max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 8))
+        /// Level of the one access-log line per response; nil turns access logs off.
+        public var accessLogLevel: Logger.Level? = .info
+
+        /// Largest request body (413); the same as `limits.maxBodyBytes`, named like the `--max-body-bytes` flag.
+        public var maxBodyBytes: Int {
+            get { limits.maxBodyBytes }
+            set { limits.maxBodyBytes = newValue }
+        }
+
+        public init() {}
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+    }
+}
