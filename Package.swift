@@ -47,6 +47,10 @@ let package = Package(
         .executableTarget(name: "http-bench", dependencies: [
             "HTTPServer", .product(name: "Logging", package: "swift-log"),
         ]),
+        // Times the engine's forward pass (tools/bench_engine.py runs it beside PyTorch and ONNX Runtime).
+        .executableTarget(name: "cbam-bench", dependencies: [
+            "CBAMEngine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
 
         .testTarget(name: "CBAMEngineTests", dependencies: ["CBAMEngine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CBAMImageTests", dependencies: ["CBAMImage"], resources: [.copy("Fixtures")]),

@@ -1,6 +1,51 @@
 import ArgumentParser
+import CBAMEngine
+import Foundation
 
+/// `cbam-serve inspect`: what a model directory holds — architecture, size, cost, and its CBAM layers.
 struct Inspect: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Not built yet.")
-    func run() async throws { throw ValidationError("'inspect' is not built yet") }
+    static let configuration = CommandConfiguration(
+        abstract: "Show a model's architecture, parameter count, multiply-adds and CBAM layers.")
+
+    @Option(help: "Model directory (config.json, model.safetensors, optional labels.txt).")
+    var model: String = ModelDirectory.defaultPath
+
+    @Flag(help: "Print the summary as JSON.")
+    var json = false
+
+    func run() async throws {
+        let loaded: CBAMModel
+        do { loaded = try CBAMModel.load(directory: URL(fileURLWithPath: model)) } catch {
+            FileHandle.standardError.write(Data("error: \(error.code): \(error.message)\n".utf8))
+            throw ExitCode(1)
+        }
+        let summary = loaded.summary()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+        } else {
+            print(Self.describe(summary, config: loaded.config))
+        }
+    }
+
+    static func describe(_ s: ModelSummary, config: ModelConfig) -> String {
+        var lines = ["\(s.name) (\(config.format))"]
+        lines.append("  architecture:  \(s.block) blocks \(s.layers), widths \(s.widths), \(s.stem) stem, \(s.numClasses) classes")
+        if let a = config.attention {
+            lines.append("  attention:     CBAM, reduction \(a.reduction), \(a.kernelSize)x\(a.kernelSize) spatial kernel, stages \(a.stages)")
+        } else {
+            lines.append("  attention:     none")
+        }
+        lines.append("  checkpoint:    \(s.checkpointLayout)")
+        lines.append("  parameters:    \(s.parameters) (\(String(format: "%.2f", Double(s.parameters) / 1e6)) M)")
+        lines.append("  multiply-adds: \(s.multiplyAdds) (\(String(format: "%.3f", Double(s.multiplyAdds) / 1e9)) G) per image at 3x\(s.inputHeight)x\(s.inputWidth)")
+        let i = config.input
+        lines.append("  input:         size \(i.size), resize \(i.resize), mean \(i.mean), std \(i.std)")
+        lines.append("  CBAM layers:   \(s.cbamLayers.count)")
+        for l in s.cbamLayers {
+            lines.append("    \(l.layer.padding(toLength: 10, withPad: " ", startingAt: 0)) channel [\(l.channels)] (MLP \(l.channels)-\(l.hidden)-\(l.channels))  spatial [\(l.spatialHeight)x\(l.spatialWidth)]")
+        }
+        return lines.joined(separator: "\n")
+    }
 }

@@ -32,7 +32,7 @@ struct Preprocess: AsyncParsableCommand {
         let decoded = try decoder.decodeWithDetails(bytes, targetShorterSide: fullDecode ? nil : input.resize)
         let preprocessor = Preprocessor(size: input.size, resize: input.resize, mean: input.mean, std: input.std)
         let tensor = preprocessor.tensor(decoded.image)
-        try NPYWriter.write(shape: [1, 3, input.size, input.size], values: tensor, to: URL(fileURLWithPath: output))
+        try NPY.write(NPYArray(shape: [1, 3, input.size, input.size], values: tensor), to: URL(fileURLWithPath: output))
         let scale = decoded.scaleDenominator > 1 ? ", decoded at 1/\(decoded.scaleDenominator)" : ""
         print("\(output): float32 [1, 3, \(input.size), \(input.size)] from \(image) " +
               "(\(decoded.format.rawValue) \(decoded.sourceWidth)x\(decoded.sourceHeight)\(scale))")

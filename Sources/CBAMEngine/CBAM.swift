@@ -1,0 +1,36 @@
+/// The Convolutional Block Attention Module: channel attention, then spatial attention,
+/// `F' = M_c(F) ⊗ F`, `F'' = M_s(F') ⊗ F'`. It sits after a residual block's last BN, before the identity add.
+struct CBAM {
+    let channel: ChannelAttention
+    let spatial: SpatialAttention
+
+    static func scratchCount(channels: Int, hidden: Int, batch: Int, height: Int, width: Int) -> Int {
+        mapCount(channels: channels, batch: batch, height: height, width: width)
+            + max(ChannelAttention.scratchCount(channels: channels, hidden: hidden, batch: batch),
+                  SpatialAttention.scratchCount(batch: batch, height: height, width: width))
+    }
+
+    /// Floats of the maps themselves: `M_c` (N·C) then `M_s` (N·H·W).
+    static func mapCount(channels: Int, batch: Int, height: Int, width: Int) -> Int { batch * (channels + height * width) }
+
+    /// Refines `feature` and finishes the residual block in one pass: `output = relu(F ⊗ M_c ⊗ M_s + identity)`.
+    /// The maps are left at the start of `scratch`: `M_c` as `[N, C]`, then `M_s` as `[N, H, W]`.
+    func refine(_ feature: FeatureMap, identity: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>,
+                scratch: UnsafeMutablePointer<Float>) {
+        let (n, c, hw) = (feature.batch, feature.channels, feature.pixels)
+        let channelMap = scratch
+        let spatialMap = scratch + n * c
+        let work = spatialMap + n * hw
+        channel(feature, into: channelMap, scratch: work)
+        spatial(feature, channelMap: channelMap, into: spatialMap, scratch: work)
+        for ch in 0..<c {
+            for image in 0..<n {
+                let mc = channelMap[image * c + ch]
+                let ms = spatialMap + image * hw
+                let offset = (ch * n + image) * hw
+                let f = feature.data + offset, id = identity + offset, out = output + offset
+                for p in 0..<hw { out[p] = max(f[p] * mc * ms[p] + id[p], 0) }
+            }
+        }
+    }
+}

@@ -1,0 +1,219 @@
+import Foundation
+
+/// A CBAM-ResNet classifier (Woo et al., ECCV 2018) running on the CPU:
+/// stem → stages of residual blocks (CBAM inside the blocks of the stages that have it) → global average pool → fc.
+///
+/// Not thread-safe: one inference thread owns a model at a time (its workspaces are reused across calls).
+/// It is `@unchecked Sendable` so that it can be handed to that thread.
+public final class CBAMModel: @unchecked Sendable {
+    public let config: ModelConfig
+    /// One class name per class; the class index as text where the model directory has no `labels.txt`.
+    public let labels: [String]
+    public let layout: CheckpointLayout
+    /// Trainable parameters, as PyTorch counts them.
+    public let parameterCount: Int
+
+    let stem: Conv2D
+    let stemPool: Bool
+    let blocks: [ResidualBlock]
+    /// `[numClasses, features]`, row-major.
+    let classifierWeight: [Float]
+    let classifierBias: [Float]
+    /// One workspace per slice of the batch that runs on its own thread; the first serves single-threaded passes.
+    var workspaces = [Workspace()]
+    var workspace: Workspace { workspaces[0] }
+
+    init(config: ModelConfig, labels: [String], layout: CheckpointLayout, parameterCount: Int, stem: Conv2D, stemPool: Bool,
+         blocks: [ResidualBlock], classifierWeight: [Float], classifierBias: [Float]) {
+        self.config = config
+        self.labels = labels
+        self.layout = layout
+        self.parameterCount = parameterCount
+        self.stem = stem
+        self.stemPool = stemPool
+        self.blocks = blocks
+        self.classifierWeight = classifierWeight
+        self.classifierBias = classifierBias
+    }
+
+    public var numClasses: Int { config.numClasses }
+    var features: Int { blocks.last?.outChannels ?? stem.outChannels }
+
+    /// The names of the blocks with CBAM ("layerX.Y"), in the order their maps come back.
+    public var cbamLayers: [String] { blocks.filter { $0.cbam != nil }.map(\.name) }
+
+    /// Classifies a batch of preprocessed images, NCHW float32 `[batch, 3, height, width]`.
+    /// With `attention`, also returns each image's channel and spatial maps of every CBAM block.
+    ///
+    /// With more than one thread (`BLASThreads`) and more than one image, the batch is split into one slice per
+    /// thread, each run with its own workspace and single-threaded GEMMs: the threads meet once per batch instead
+    /// of once per GEMM, which keeps them busy on a machine that other jobs share.
+    public func forward(_ input: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int,
+                        attention: Bool) throws(ModelError) -> ForwardResult {
+        guard batch >= 1, height >= 1, width >= 1 else {
+            throw ModelError("invalid_input", "input shape [\(batch),3,\(height),\(width)] must have every dimension >= 1")
+        }
+        guard input.count == batch * 3 * height * width else {
+            throw ModelError("invalid_input", "input has \(input.count) values, shape [\(batch),3,\(height),\(width)] needs \(batch * 3 * height * width)")
+        }
+        return try forward(input, batch: batch, height: height, width: width, attention: attention,
+                           slices: min(batch, BLASThreads.count))
+    }
+
+    /// `forward` with the batch split into `slices` parts run concurrently (1: one pass with multithreaded GEMMs).
+    func forward(_ input: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int, attention: Bool,
+                 slices: Int) throws(ModelError) -> ForwardResult {
+        let threads = BLASThreads.count
+        let slices = max(1, min(slices, batch))
+        if slices == 1 {
+            let pass = run(input.baseAddress!, batch: batch, height: height, width: width, attention: attention, in: workspaces[0])
+            return ForwardResult(numClasses: numClasses, logits: pass.logits, attention: pass.attention)
+        }
+        while workspaces.count < slices { workspaces.append(Workspace()) }
+        let perImage = 3 * height * width
+        let bounds = (0...slices).map { $0 * batch / slices }
+        let passes = SlicePasses(count: slices)
+        nonisolated(unsafe) let base = input.baseAddress!
+        BLASThreads.set(1)
+        defer { BLASThreads.set(threads) }
+        DispatchQueue.concurrentPerform(iterations: slices) { i in
+            passes[i] = run(base + bounds[i] * perImage, batch: bounds[i + 1] - bounds[i], height: height, width: width,
+                            attention: attention, in: workspaces[i])
+        }
+        return ForwardResult(numClasses: numClasses, logits: passes.all.flatMap(\.logits), attention: passes.all.flatMap(\.attention))
+    }
+
+    /// One forward pass of `batch` images through the network in `workspace`.
+    private func run(_ input: UnsafePointer<Float>, batch: Int, height: Int, width: Int, attention: Bool,
+                     in workspace: Workspace) -> (logits: [Float], attention: [[AttentionMap]]) {
+        let plan = memoryPlan(batch: batch, height: height, width: width)
+        workspace.reserve(activation: plan.activation, columns: plan.columns, scratch: plan.scratch)
+
+        let a = workspace.activations
+        var buffers = BlockBuffers(input: a[0], first: a[1], second: a[2], output: a[3])
+        // NCHW → the internal [C, N, H, W].
+        let hw = height * width
+        for image in 0..<batch {
+            for c in 0..<3 {
+                (buffers.first + (c * batch + image) * hw).update(from: input + (image * 3 + c) * hw, count: hw)
+            }
+        }
+        var x = FeatureMap(data: buffers.first, channels: 3, batch: batch, height: height, width: width)
+        x = stem(x, into: stemPool ? buffers.second : buffers.input, columns: workspace.columns)
+        if stemPool {
+            let (oh, ow) = Self.stemPoolSize(height: x.height, width: x.width)
+            maxPool(x, kernel: 3, stride: 2, padding: 1, outHeight: oh, outWidth: ow, into: buffers.input)
+            x = FeatureMap(data: buffers.input, channels: x.channels, batch: batch, height: oh, width: ow)
+        }
+
+        var maps: [[AttentionMap]] = attention ? Array(repeating: [], count: batch) : []
+        for block in blocks {
+            x = block(x, buffers: buffers, workspace: workspace)
+            buffers.advance()
+            if attention, block.cbam != nil {
+                let (c, hw) = (x.channels, x.pixels)
+                let channelMap = workspace.scratch, spatialMap = workspace.scratch + batch * c
+                for image in 0..<batch {
+                    maps[image].append(AttentionMap(
+                        layer: block.name,
+                        channel: Array(UnsafeBufferPointer(start: channelMap + image * c, count: c)),
+                        spatialHeight: x.height, spatialWidth: x.width,
+                        spatial: Array(UnsafeBufferPointer(start: spatialMap + image * hw, count: hw))))
+                }
+            }
+        }
+
+        // Global average pool, then the fully connected classifier.
+        let pooled = workspace.scratch
+        let logits = pooled + batch * x.channels
+        globalAveragePool(x, into: pooled)
+        classifierWeight.withUnsafeBufferPointer { w in
+            gemm(m: batch, n: numClasses, k: x.channels, a: pooled, lda: x.channels, b: w.baseAddress!, ldb: x.channels,
+                 transposeB: true, c: logits, ldc: numClasses)
+        }
+        for image in 0..<batch {
+            for j in 0..<numClasses { logits[image * numClasses + j] += classifierBias[j] }
+        }
+        return (Array(UnsafeBufferPointer(start: logits, count: batch * numClasses)), maps)
+    }
+
+    /// Convenience for arrays: `input` is NCHW `[batch, 3, height, width]`.
+    public func forward(_ input: [Float], batch: Int, height: Int, width: Int, attention: Bool) throws(ModelError) -> ForwardResult {
+        do {
+            return try input.withUnsafeBufferPointer { try forward($0, batch: batch, height: height, width: width, attention: attention) }
+        } catch let error as ModelError { throw error } catch { fatalError("unreachable: \(error)") }
+    }
+
+    static func stemPoolSize(height: Int, width: Int) -> (height: Int, width: Int) {
+        ((height + 2 - 3) / 2 + 1, (width + 2 - 3) / 2 + 1)
+    }
+
+    /// The largest activation, im2col and scratch sizes a forward pass of this shape needs.
+    func memoryPlan(batch n: Int, height: Int, width: Int) -> (activation: Int, columns: Int, scratch: Int) {
+        var activation = 3 * n * height * width
+        var columns = stem.columnCount(batch: n, height: height, width: width)
+        var (h, w) = stem.outputSize(height: height, width: width)
+        activation = max(activation, stem.outChannels * n * h * w)
+        if stemPool { (h, w) = Self.stemPoolSize(height: h, width: w) }
+        var scratch = n * (features + numClasses)
+        for block in blocks {
+            let (inH, inW) = (h, w)
+            for conv in block.convolutions {
+                columns = max(columns, conv.columnCount(batch: n, height: h, width: w))
+                (h, w) = conv.outputSize(height: h, width: w)
+                activation = max(activation, conv.outChannels * n * h * w)
+            }
+            if let d = block.downsample { columns = max(columns, d.columnCount(batch: n, height: inH, width: inW)) }
+            if let cbam = block.cbam {
+                scratch = max(scratch, CBAM.scratchCount(channels: cbam.channel.channels, hidden: cbam.channel.hidden,
+                                                         batch: n, height: h, width: w))
+            }
+        }
+        return (activation, max(columns, 1), scratch)
+    }
+
+    /// Architecture, size, multiply-adds of one image at `height × width` (default: the config's input size),
+    /// and the CBAM layers with the shapes of their maps.
+    public func summary(height: Int? = nil, width: Int? = nil) -> ModelSummary {
+        let inH = height ?? config.input.size, inW = width ?? config.input.size
+        var macs = stem.multiplyAdds(height: inH, width: inW)
+        var (h, w) = stem.outputSize(height: inH, width: inW)
+        if stemPool { (h, w) = Self.stemPoolSize(height: h, width: w) }
+        var layers: [ModelSummary.CBAMLayer] = []
+        for block in blocks {
+            if let d = block.downsample { macs += d.multiplyAdds(height: h, width: w) }
+            for conv in block.convolutions {
+                macs += conv.multiplyAdds(height: h, width: w)
+                (h, w) = conv.outputSize(height: h, width: w)
+            }
+            if let cbam = block.cbam {
+                macs += cbam.channel.multiplyAdds() + cbam.spatial.multiplyAdds(height: h, width: w)
+                layers.append(.init(layer: block.name, channels: cbam.channel.channels, hidden: cbam.channel.hidden,
+                                    spatialHeight: h, spatialWidth: w))
+            }
+        }
+        macs += features * numClasses
+        return ModelSummary(name: config.name, block: config.block.rawValue, layers: config.layers, widths: config.widths,
+                            stem: config.stem.rawValue, numClasses: numClasses, checkpointLayout: layout.description,
+                            parameters: parameterCount, multiplyAdds: macs, inputHeight: inH, inputWidth: inW, cbamLayers: layers)
+    }
+}
+
+/// The results of the slices of a batch, each written by its own thread (distinct indices, so no lock).
+private final class SlicePasses: @unchecked Sendable {
+    typealias Pass = (logits: [Float], attention: [[AttentionMap]])
+    private let passes: UnsafeMutableBufferPointer<Pass>
+    init(count: Int) {
+        passes = .allocate(capacity: count)
+        passes.initialize(repeating: ([], []))
+    }
+    deinit {
+        _ = passes.deinitialize()
+        passes.deallocate()
+    }
+    subscript(i: Int) -> Pass {
+        get { passes[i] }
+        set { passes[i] = newValue }
+    }
+    var all: [Pass] { Array(passes) }
+}

@@ -1,0 +1,18 @@
+import COpenBLAS
+
+/// Row-major single-precision matrix product through OpenBLAS:
+/// `C[m×n] = op(A)[m×k] · op(B)[k×n] + beta·C`, with `op` a transpose when asked.
+@inline(__always)
+func gemm(m: Int, n: Int, k: Int,
+          a: UnsafePointer<Float>, lda: Int, transposeA: Bool = false,
+          b: UnsafePointer<Float>, ldb: Int, transposeB: Bool = false,
+          c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float = 0) {
+    cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// The number of threads OpenBLAS uses for each GEMM.
+public enum BLASThreads {
+    public static func set(_ count: Int) { openblas_set_num_threads(Int32(max(1, count))) }
+    public static var count: Int { Int(openblas_get_num_threads()) }
+}

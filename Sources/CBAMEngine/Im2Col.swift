@@ -1,0 +1,66 @@
+/// Unfolds the receptive fields of a convolution into columns, so the convolution becomes a GEMM:
+/// `columns[(ci·k + ky)·k + kx, j] = input[ci, n, oy·s − p + ky, ox·s − p + kx]` (0 outside), for the output pixels
+/// `j = (row − rows.first)·Wo + ox` of the output rows `row = n·Ho + oy` in `rows`.
+/// A 1x1 kernel with stride > 1 is the strided gather of a downsampling shortcut.
+func im2col(_ input: FeatureMap, kernel k: Int, stride s: Int, padding p: Int,
+            outHeight oh: Int, outWidth ow: Int, rows: Range<Int>, into columns: UnsafeMutablePointer<Float>) {
+    let (h, w, n) = (input.height, input.width, input.batch)
+    let outPlane = rows.count * ow
+    for ci in 0..<input.channels {
+        for ky in 0..<k {
+            for kx in 0..<k {
+                var dst = columns + ((ci * k + ky) * k + kx) * outPlane
+                // The output columns ox whose input column ix = ox·s − p + kx lies inside [0, w).
+                let oxBegin = min(ow, max(0, -floorDivide(kx - p, s)))
+                let oxEnd = max(oxBegin, min(ow, floorDivide(w - 1 + p - kx, s) + 1))
+                var (image, oy) = rows.lowerBound.quotientAndRemainder(dividingBy: oh)
+                for _ in rows {
+                    let iy = oy &* s &- p &+ ky
+                    if iy < 0 || iy >= h {
+                        fill(dst, with: 0, count: ow)
+                    } else {
+                        let plane: Int = (ci &* n &+ image) &* h
+                        let line = input.data + ((plane &+ iy) &* w &- p &+ kx)
+                        for ox in 0..<oxBegin { dst[ox] = 0 }
+                        if s == 1 {
+                            copy(line + oxBegin, to: dst + oxBegin, count: oxEnd &- oxBegin)
+                        } else {
+                            for ox in oxBegin..<oxEnd { dst[ox] = line[ox &* s] }
+                        }
+                        for ox in oxEnd..<ow { dst[ox] = 0 }
+                    }
+                    dst += ow
+                    oy += 1
+                    if oy == oh { oy = 0; image += 1 }
+                }
+            }
+        }
+    }
+}
+
+/// ⌊a / b⌋ for b > 0, also for negative a.
+@inline(__always)
+func floorDivide(_ a: Int, _ b: Int) -> Int { a >= 0 ? a / b : -((-a + b - 1) / b) }
+
+/// `dst[i] = src[i]`, sixteen floats at a time (short rows: a call to memmove would cost more than the copy).
+@inline(__always)
+func copy(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    while i + 16 <= count {
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < count { dst[i] = src[i]; i += 1 }
+}
+
+/// `dst[i] = value`, sixteen floats at a time.
+@inline(__always)
+func fill(_ dst: UnsafeMutablePointer<Float>, with value: Float, count: Int) {
+    let v = SIMD16<Float>(repeating: value)
+    var i = 0
+    while i + 16 <= count {
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: v, as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < count { dst[i] = value; i += 1 }
+}

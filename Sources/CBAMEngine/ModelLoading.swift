@@ -1,0 +1,87 @@
+import Foundation
+
+extension CBAMModel {
+    /// Loads a model directory: `config.json`, `model.safetensors` and an optional `labels.txt`.
+    public static func load(directory: URL) throws(ModelError) -> CBAMModel {
+        let config: ModelConfig
+        do { config = try ModelConfig.load(from: directory.appendingPathComponent("config.json")) } catch let error as ModelError {
+            throw error
+        } catch { throw ModelError("invalid_config", "\(error)") }
+        let labels = try readLabels(directory.appendingPathComponent("labels.txt"), classes: config.numClasses)
+        let weights = try SafeTensors(contentsOf: directory.appendingPathComponent("model.safetensors"))
+        return try CBAMModel(config: config, labels: labels, weights: weights)
+    }
+
+    /// Builds the model the config describes from a checkpoint's tensors, folding each BN into its convolution.
+    public convenience init(config: ModelConfig, labels: [String]? = nil, weights: SafeTensors) throws(ModelError) {
+        do { try config.validate() } catch let error as ModelError { throw error } catch { throw .invalidConfig("\(error)") }
+        let checkpoint = Checkpoint(weights)
+        let layout = try CheckpointLayout.detect(in: checkpoint)
+
+        func convBN(_ conv: String, _ bn: String, in cin: Int, out cout: Int, kernel k: Int, stride: Int, relu: Bool) throws(ModelError) -> Conv2D {
+            let w = try checkpoint.tensor("\(conv).weight", shape: [cout, cin, k, k])
+            let norm = try BatchNorm(reading: bn, channels: cout, from: checkpoint)
+            return Conv2D(inChannels: cin, outChannels: cout, kernel: k, stride: stride, padding: k / 2, relu: relu,
+                          convolution: w, batchNorm: norm)
+        }
+
+        let imagenet = config.stem == .imagenet
+        let stem = try convBN("conv1", "bn1", in: 3, out: config.widths[0], kernel: imagenet ? 7 : 3, stride: imagenet ? 2 : 1, relu: true)
+        var blocks: [ResidualBlock] = []
+        var inplanes = config.widths[0]
+        let expansion = config.block.expansion
+        for (stage, (count, width)) in zip(config.layers, config.widths).enumerated() {
+            for index in 0..<count {
+                let name = "layer\(stage + 1).\(index)"
+                let stride = stage > 0 && index == 0 ? 2 : 1
+                let out = width * expansion
+                var convs: [Conv2D] = []
+                switch config.block {
+                case .basic:
+                    convs.append(try convBN("\(name).conv1", "\(name).bn1", in: inplanes, out: width, kernel: 3, stride: stride, relu: true))
+                    convs.append(try convBN("\(name).conv2", "\(name).bn2", in: width, out: width, kernel: 3, stride: 1, relu: false))
+                case .bottleneck:
+                    convs.append(try convBN("\(name).conv1", "\(name).bn1", in: inplanes, out: width, kernel: 1, stride: 1, relu: true))
+                    convs.append(try convBN("\(name).conv2", "\(name).bn2", in: width, out: width, kernel: 3, stride: stride, relu: true))
+                    convs.append(try convBN("\(name).conv3", "\(name).bn3", in: width, out: out, kernel: 1, stride: 1, relu: false))
+                }
+                var downsample: Conv2D?
+                if stride != 1 || inplanes != out {
+                    downsample = try convBN("\(name).downsample.0", "\(name).downsample.1", in: inplanes, out: out, kernel: 1,
+                                            stride: stride, relu: false)
+                }
+                var cbam: CBAM?
+                if let attention = config.attention, attention.stages[stage] {
+                    cbam = try layout.readCBAM("\(name).cbam", channels: out, reduction: attention.reduction,
+                                               kernel: attention.kernelSize, from: checkpoint)
+                }
+                blocks.append(ResidualBlock(name: name, convolutions: convs, downsample: downsample, cbam: cbam))
+                inplanes = out
+            }
+        }
+        let fcWeight = try checkpoint.tensor("fc.weight", shape: [config.numClasses, inplanes])
+        let fcBias = try checkpoint.tensor("fc.bias", shape: [config.numClasses])
+        try checkpoint.checkAllUsed()
+
+        self.init(config: config, labels: labels ?? (0..<config.numClasses).map(String.init), layout: layout,
+                  parameterCount: checkpoint.parameterCount, stem: stem, stemPool: imagenet, blocks: blocks,
+                  classifierWeight: fcWeight, classifierBias: fcBias)
+    }
+
+    /// One class name a line; blank trailing lines ignored. Absent file: nil.
+    static func readLabels(_ url: URL, classes: Int) throws(ModelError) -> [String]? {
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        let text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+            throw ModelError("invalid_labels", "cannot read \(url.path) as UTF-8 text: \(error.localizedDescription)")
+        }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
+            $0.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        while lines.last?.isEmpty == true { lines.removeLast() }
+        guard lines.count == classes else {
+            throw ModelError("invalid_labels", "labels.txt has \(lines.count) labels, config num_classes is \(classes)")
+        }
+        return lines
+    }
+}

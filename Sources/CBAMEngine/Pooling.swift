@@ -1,0 +1,69 @@
+/// Max pooling over k×k windows with stride; padding never wins, as in PyTorch's MaxPool2d.
+func maxPool(_ input: FeatureMap, kernel k: Int, stride s: Int, padding p: Int,
+             outHeight oh: Int, outWidth ow: Int, into output: UnsafeMutablePointer<Float>) {
+    let (h, w) = (input.height, input.width)
+    for plane in 0..<(input.channels * input.batch) {
+        let src = input.data + plane * h * w
+        let dst = output + plane * oh * ow
+        for oy in 0..<oh {
+            let y0 = max(0, oy * s - p), y1 = min(h, oy * s - p + k)
+            for ox in 0..<ow {
+                let x0 = max(0, ox * s - p), x1 = min(w, ox * s - p + k)
+                var m = -Float.infinity
+                for y in y0..<y1 { for x in x0..<x1 { m = max(m, src[y * w + x]) } }
+                dst[oy * ow + ox] = m
+            }
+        }
+    }
+}
+
+/// Mean over each channel's H×W of each image: `output[n·C + c]`.
+func globalAveragePool(_ input: FeatureMap, into output: UnsafeMutablePointer<Float>) {
+    let hw = input.pixels
+    for c in 0..<input.channels {
+        for n in 0..<input.batch {
+            output[n * input.channels + c] = sum(input.data + (c * input.batch + n) * hw, count: hw) / Float(hw)
+        }
+    }
+}
+
+/// Mean and max over each channel's H×W, CBAM's channel-attention pools:
+/// `avg[n·C + c]` and `max[n·C + c]`.
+func channelPools(_ input: FeatureMap, average avg: UnsafeMutablePointer<Float>, maximum mx: UnsafeMutablePointer<Float>) {
+    let hw = input.pixels
+    for c in 0..<input.channels {
+        for n in 0..<input.batch {
+            let src = input.data + (c * input.batch + n) * hw
+            avg[n * input.channels + c] = sum(src, count: hw) / Float(hw)
+            mx[n * input.channels + c] = maximum(src, count: hw)
+        }
+    }
+}
+
+/// Sum with eight independent accumulators, so the loop vectorizes.
+@inline(__always)
+func sum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+    var acc = SIMD8<Float>()
+    var i = 0
+    while i + 8 <= count {
+        acc += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+        i += 8
+    }
+    var total = acc.sum()
+    while i < count { total += x[i]; i += 1 }
+    return total
+}
+
+@inline(__always)
+func maximum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+    var acc = SIMD8<Float>(repeating: -.infinity)
+    var i = 0
+    while i + 8 <= count {
+        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+        acc = acc.replacing(with: v, where: v .> acc)
+        i += 8
+    }
+    var m = acc.max()
+    while i < count { m = max(m, x[i]); i += 1 }
+    return m
+}

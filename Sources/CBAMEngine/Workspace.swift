@@ -1,0 +1,54 @@
+/// The buffers one forward pass works in, allocated once and reused; they grow only when a larger
+/// batch or input size needs more room. Owned by one model and used by one thread at a time.
+final class Workspace {
+    /// Activation buffers a residual block rotates through (input, two intermediates, output).
+    private(set) var activations: [UnsafeMutablePointer<Float>] = []
+    /// im2col columns, and the strided gather of 1x1 stride-2 convolutions.
+    private(set) var columns: UnsafeMutablePointer<Float>
+    /// Small per-image vectors: CBAM pools, MLP activations, attention maps, pooled features, logits.
+    private(set) var scratch: UnsafeMutablePointer<Float>
+
+    private(set) var activationCapacity = 0
+    private(set) var columnCapacity = 0
+    private(set) var scratchCapacity = 0
+    /// How many times the buffers were (re)allocated; tests use it to check steady state allocates nothing.
+    private(set) var allocations = 0
+
+    static let activationBufferCount = 4
+
+    init() {
+        activations = (0..<Self.activationBufferCount).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: 1) }
+        columns = .allocate(capacity: 1)
+        scratch = .allocate(capacity: 1)
+    }
+
+    deinit {
+        activations.forEach { $0.deallocate() }
+        columns.deallocate()
+        scratch.deallocate()
+    }
+
+    /// Makes sure each buffer holds at least the given number of floats.
+    func reserve(activation: Int, columns columnCount: Int, scratch scratchCount: Int) {
+        if activation > activationCapacity {
+            for i in activations.indices {
+                activations[i].deallocate()
+                activations[i] = .allocate(capacity: activation)
+            }
+            activationCapacity = activation
+            allocations += 1
+        }
+        if columnCount > columnCapacity {
+            columns.deallocate()
+            columns = .allocate(capacity: columnCount)
+            columnCapacity = columnCount
+            allocations += 1
+        }
+        if scratchCount > scratchCapacity {
+            scratch.deallocate()
+            scratch = .allocate(capacity: scratchCount)
+            scratchCapacity = scratchCount
+            allocations += 1
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import ArgumentParser
+import CBAMEngine
+import Foundation
+
+/// Times forward passes of the engine on one model; tools/bench_engine.py runs it beside PyTorch and ONNX Runtime.
+/// Prints one JSON object: {"model", "batch", "height", "width", "threads", "times_ms": [...], "median_ms", "min_ms"}.
+@main
+struct CBAMBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cbam-bench",
+                                                    abstract: "Time the CBAM engine's forward pass on random input.")
+
+    @Option(help: "Model directory.") var model: String
+    @Option(help: "Images per forward pass.") var batch = 1
+    @Option(help: "Input height and width (default: the config's input size).") var size: Int?
+    @Option(help: "OpenBLAS threads (default: OpenBLAS's choice).") var threads: Int?
+    @Option(help: "Untimed passes first.") var warmup = 3
+    @Option(help: "Timed passes.") var iterations = 20
+    @Flag(help: "Also return the attention maps.") var attention = false
+    @Option(help: "Run on this .npy input instead of random values and print its logits.") var input: String?
+
+    func run() throws {
+        if let threads { BLASThreads.set(threads) }
+        let network = try CBAMModel.load(directory: URL(fileURLWithPath: model))
+        var (n, h, w) = (batch, size ?? network.config.input.size, size ?? network.config.input.size)
+        var values: [Float]
+        if let input {
+            let array = try NPY.read(contentsOf: URL(fileURLWithPath: input))
+            (n, h, w) = (array.shape[0], array.shape[2], array.shape[3])
+            values = array.values
+        } else {
+            var state: UInt64 = 0x2018
+            values = (0..<(n * 3 * h * w)).map { _ in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return Float(Int64(bitPattern: state) >> 40) / Float(1 << 23)
+            }
+        }
+        var result: ForwardResult?
+        for _ in 0..<warmup { result = try network.forward(values, batch: n, height: h, width: w, attention: attention) }
+        var times: [Double] = [], cpuTimes: [Double] = []
+        for _ in 0..<iterations {
+            let (start, cpuStart) = (DispatchTime.now().uptimeNanoseconds, Self.processCPUTime())
+            result = try network.forward(values, batch: n, height: h, width: w, attention: attention)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            cpuTimes.append((Self.processCPUTime() - cpuStart) * 1e3)
+        }
+        let sorted = times.sorted()
+        let median = Self.median(times)
+        var fields = ["\"model\": \"\(network.config.name)\"", "\"batch\": \(n)", "\"height\": \(h)", "\"width\": \(w)",
+                      "\"threads\": \(BLASThreads.count)", "\"median_ms\": \(median)", "\"min_ms\": \(sorted.first ?? 0)",
+                      "\"cpu_median_ms\": \(Self.median(cpuTimes))", "\"cpu_min_ms\": \(cpuTimes.min() ?? 0)",
+                      "\"times_ms\": [\(times.map { String($0) }.joined(separator: ", "))]",
+                      "\"cpu_times_ms\": [\(cpuTimes.map { String($0) }.joined(separator: ", "))]"]
+        if input != nil, let result { fields.append("\"logits\": [\(result.logits.map { String($0) }.joined(separator: ", "))]") }
+        print("{" + fields.joined(separator: ", ") + "}")
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let s = values.sorted()
+        return s.isEmpty ? 0 : (s[(s.count - 1) / 2] + s[s.count / 2]) / 2
+    }
+
+    /// CPU seconds used by the whole process (all threads), so a loaded machine's waiting is not counted.
+    static func processCPUTime() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+    }
+}

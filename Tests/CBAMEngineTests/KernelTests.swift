@@ -1,0 +1,213 @@
+import Foundation
+import Testing
+@testable import CBAMEngine
+
+/// The kernels on their own, against naive loops written straight from the definitions.
+@Suite struct KernelTests {
+    /// Direct convolution on NCHW, the definition: `y[n,o,oy,ox] = b[o] + Σ w[o,i,ky,kx]·x[n,i,oy·s−p+ky,ox·s−p+kx]`.
+    func naiveConvolution(_ x: [Float], n: Int, cin: Int, h: Int, w: Int, weight: [Float], bias: [Float], cout: Int,
+                          k: Int, s: Int, p: Int, relu: Bool) -> (values: [Float], oh: Int, ow: Int) {
+        let oh = (h + 2 * p - k) / s + 1, ow = (w + 2 * p - k) / s + 1
+        var y = [Float](repeating: 0, count: n * cout * oh * ow)
+        for b in 0..<n { for o in 0..<cout { for oy in 0..<oh { for ox in 0..<ow {
+            var acc = Double(bias[o])
+            for i in 0..<cin { for ky in 0..<k { for kx in 0..<k {
+                let iy = oy * s - p + ky, ix = ox * s - p + kx
+                if iy >= 0 && iy < h && ix >= 0 && ix < w {
+                    acc += Double(weight[((o * cin + i) * k + ky) * k + kx]) * Double(x[((b * cin + i) * h + iy) * w + ix])
+                }
+            }}}
+            y[((b * cout + o) * oh + oy) * ow + ox] = relu ? Float(max(acc, 0)) : Float(acc)
+        }}}}
+        return (y, oh, ow)
+    }
+
+    /// NCHW ↔ the engine's [C, N, H, W].
+    func toChannelMajor(_ x: [Float], n: Int, c: Int, hw: Int) -> [Float] {
+        var y = x
+        for b in 0..<n { for ch in 0..<c { for i in 0..<hw { y[(ch * n + b) * hw + i] = x[(b * c + ch) * hw + i] } } }
+        return y
+    }
+
+    func toImageMajor(_ y: [Float], n: Int, c: Int, hw: Int) -> [Float] {
+        var x = y
+        for b in 0..<n { for ch in 0..<c { for i in 0..<hw { x[(b * c + ch) * hw + i] = y[(ch * n + b) * hw + i] } } }
+        return x
+    }
+
+    struct ConvCase: CustomTestStringConvertible, Sendable {
+        let n, cin, cout, h, w, k, s, p: Int
+        var testDescription: String { "n\(n) \(cin)→\(cout) \(h)x\(w) k\(k) s\(s) p\(p)" }
+    }
+
+    static let convCases: [ConvCase] = [
+        .init(n: 1, cin: 3, cout: 8, h: 11, w: 11, k: 7, s: 2, p: 3),  // ImageNet stem, odd size
+        .init(n: 2, cin: 5, cout: 4, h: 9, w: 6, k: 3, s: 1, p: 1),    // 3x3, batch, non-square
+        .init(n: 3, cin: 4, cout: 6, h: 7, w: 10, k: 3, s: 2, p: 1),   // strided 3x3
+        .init(n: 2, cin: 6, cout: 5, h: 8, w: 5, k: 1, s: 1, p: 0),    // plain GEMM
+        .init(n: 2, cin: 6, cout: 5, h: 9, w: 7, k: 1, s: 2, p: 0),    // strided gather
+        .init(n: 1, cin: 2, cout: 3, h: 1, w: 1, k: 7, s: 2, p: 3),    // 1x1 input, kernel larger than it
+        .init(n: 1, cin: 2, cout: 3, h: 2, w: 3, k: 5, s: 3, p: 2),    // stride larger than the input edge
+        .init(n: 2, cin: 64, cout: 8, h: 20, w: 20, k: 3, s: 1, p: 1), // several column tiles
+        .init(n: 2, cin: 300, cout: 4, h: 30, w: 30, k: 1, s: 1, p: 0), // several GEMM tiles, no im2col
+    ]
+
+    @Test(arguments: convCases)
+    func convolutionMatchesTheDefinition(_ c: ConvCase) {
+        var rng = SeededValues(seed: UInt64(c.k * 100 + c.s * 10 + c.n))
+        let x = rng.array(c.n * c.cin * c.h * c.w)
+        let weight = rng.array(c.cout * c.cin * c.k * c.k), bias = rng.array(c.cout)
+        for relu in [false, true] {
+            let conv = Conv2D(inChannels: c.cin, outChannels: c.cout, kernel: c.k, stride: c.s, padding: c.p, relu: relu,
+                              weight: weight, bias: bias)
+            let expected = naiveConvolution(x, n: c.n, cin: c.cin, h: c.h, w: c.w, weight: weight, bias: bias, cout: c.cout,
+                                            k: c.k, s: c.s, p: c.p, relu: relu)
+            var input = toChannelMajor(x, n: c.n, c: c.cin, hw: c.h * c.w)
+            var output = [Float](repeating: .nan, count: expected.values.count)
+            var columns = [Float](repeating: .nan, count: max(1, conv.columnCount(batch: c.n, height: c.h, width: c.w)))
+            let shape = input.withUnsafeMutableBufferPointer { xp in
+                output.withUnsafeMutableBufferPointer { yp in
+                    columns.withUnsafeMutableBufferPointer { cp in
+                        conv(FeatureMap(data: xp.baseAddress!, channels: c.cin, batch: c.n, height: c.h, width: c.w),
+                             into: yp.baseAddress!, columns: cp.baseAddress!)
+                    }
+                }
+            }
+            #expect(shape.height == expected.oh && shape.width == expected.ow)
+            let got = toImageMajor(output, n: c.n, c: c.cout, hw: expected.oh * expected.ow)
+            // Float32 rounding grows with the number of products summed; an indexing error would be O(1).
+            #expect(maxAbsDifference(got, expected.values) <= max(1e-5, 1e-6 * Float(c.cin * c.k * c.k)))
+        }
+    }
+
+    @Test func batchNormFoldsIntoTheConvolution() {
+        var rng = SeededValues(seed: 7)
+        let (cin, cout, k) = (3, 4, 3)
+        let x = rng.array(cin * 5 * 5), w = rng.array(cout * cin * k * k)
+        let bn = BatchNorm(weight: rng.array(cout), bias: rng.array(cout), runningMean: rng.array(cout),
+                           runningVar: rng.array(cout).map { $0 * $0 + 0.1 })
+        let plain = naiveConvolution(x, n: 1, cin: cin, h: 5, w: 5, weight: w, bias: [Float](repeating: 0, count: cout), cout: cout, k: k, s: 1, p: 1, relu: false)
+        let expected = plain.values.enumerated().map { i, v in
+            let o = i / 25
+            return (v - bn.runningMean[o]) / (bn.runningVar[o] + 1e-5).squareRoot() * bn.weight[o] + bn.bias[o]
+        }
+        let conv = Conv2D(inChannels: cin, outChannels: cout, kernel: k, stride: 1, padding: 1, relu: false, convolution: w, batchNorm: bn)
+        var input = x, output = [Float](repeating: 0, count: cout * 25), columns = [Float](repeating: 0, count: cin * k * k * 25)
+        input.withUnsafeMutableBufferPointer { xp in output.withUnsafeMutableBufferPointer { yp in columns.withUnsafeMutableBufferPointer { cp in
+            _ = conv(FeatureMap(data: xp.baseAddress!, channels: cin, batch: 1, height: 5, width: 5), into: yp.baseAddress!, columns: cp.baseAddress!)
+        } } }
+        #expect(maxAbsDifference(output, expected) <= 1e-5)
+    }
+
+    @Test(arguments: [(7, 7), (8, 5), (1, 1), (2, 9)])
+    func maxPoolMatchesTheDefinition(_ size: (Int, Int)) {
+        let (h, w) = size
+        var rng = SeededValues(seed: UInt64(h * 31 + w))
+        let (c, n) = (3, 2)
+        var x = rng.array(c * n * h * w)
+        let oh = (h + 2 - 3) / 2 + 1, ow = (w + 2 - 3) / 2 + 1
+        var y = [Float](repeating: .nan, count: c * n * oh * ow)
+        x.withUnsafeMutableBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+            maxPool(FeatureMap(data: xp.baseAddress!, channels: c, batch: n, height: h, width: w), kernel: 3, stride: 2, padding: 1,
+                    outHeight: oh, outWidth: ow, into: yp.baseAddress!)
+        } }
+        for plane in 0..<(c * n) { for oy in 0..<oh { for ox in 0..<ow {
+            var m = -Float.infinity
+            for dy in -1...1 { for dx in -1...1 {
+                let iy = oy * 2 + dy, ix = ox * 2 + dx
+                if iy >= 0 && iy < h && ix >= 0 && ix < w { m = max(m, x[(plane * h + iy) * w + ix]) }
+            } }
+            #expect(y[(plane * oh + oy) * ow + ox] == m)
+        } } }
+    }
+
+    @Test func averageAndMaxPoolsPerChannelAndImage() {
+        var rng = SeededValues(seed: 11)
+        let (c, n, hw) = (5, 3, 37)  // 37: not a multiple of the 8-wide accumulator
+        var x = rng.array(c * n * hw)
+        var avg = [Float](repeating: 0, count: n * c), mx = avg, gap = avg
+        x.withUnsafeMutableBufferPointer { xp in
+            let map = FeatureMap(data: xp.baseAddress!, channels: c, batch: n, height: 1, width: hw)
+            avg.withUnsafeMutableBufferPointer { a in mx.withUnsafeMutableBufferPointer { m in channelPools(map, average: a.baseAddress!, maximum: m.baseAddress!) } }
+            gap.withUnsafeMutableBufferPointer { globalAveragePool(map, into: $0.baseAddress!) }
+        }
+        for ch in 0..<c { for b in 0..<n {
+            let values = x[(ch * n + b) * hw..<(ch * n + b + 1) * hw]
+            #expect(abs(avg[b * c + ch] - values.reduce(0, +) / Float(hw)) <= 1e-6)
+            #expect(gap[b * c + ch] == avg[b * c + ch])
+            #expect(mx[b * c + ch] == values.max()!)
+        } }
+    }
+
+    @Test(arguments: [(1, 1, 1), (3, 5, 7), (17, 9, 33), (64, 2, 100)])
+    func gemmShapesAndTransposes(_ shape: (Int, Int, Int)) {
+        let (m, n, k) = shape
+        var rng = SeededValues(seed: UInt64(m * n * k))
+        let a = rng.array(m * k), b = rng.array(k * n)
+        var expected = [Float](repeating: 0, count: m * n)
+        for i in 0..<m { for j in 0..<n { expected[i * n + j] = (0..<k).reduce(0) { $0 + a[i * k + $1] * b[$1 * n + j] } } }
+        // A^T stored [k, m], B^T stored [n, k]: same product.
+        var at = [Float](repeating: 0, count: m * k), bt = [Float](repeating: 0, count: k * n)
+        for i in 0..<m { for j in 0..<k { at[j * m + i] = a[i * k + j] } }
+        for i in 0..<k { for j in 0..<n { bt[j * k + i] = b[i * n + j] } }
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            var c = [Float](repeating: 1, count: m * n)
+            (ta ? at : a).withUnsafeBufferPointer { ap in (tb ? bt : b).withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                gemm(m: m, n: n, k: k, a: ap.baseAddress!, lda: ta ? m : k, transposeA: ta, b: bp.baseAddress!, ldb: tb ? k : n,
+                     transposeB: tb, c: cp.baseAddress!, ldc: n)
+            } } }
+            #expect(maxAbsDifference(c, expected) <= 1e-4, "transposeA \(ta) transposeB \(tb)")
+        }
+    }
+
+    @Test func spatialAttentionMatchesTheDefinition() {
+        var rng = SeededValues(seed: 5)
+        let (c, n, h, w, k) = (4, 2, 5, 6, 3)
+        var x = rng.array(c * n * h * w)
+        let channelMap = rng.array(n * c).map { ($0 + 1) / 2 }
+        let weight = rng.array(2 * k * k)
+        let attention = SpatialAttention(kernel: k, weight: weight, bias: 0.25)
+        var map = [Float](repeating: 0, count: n * h * w), scratch = [Float](repeating: 0, count: 2 * n * h * w)
+        x.withUnsafeMutableBufferPointer { xp in map.withUnsafeMutableBufferPointer { mp in scratch.withUnsafeMutableBufferPointer { sp in
+            attention(FeatureMap(data: xp.baseAddress!, channels: c, batch: n, height: h, width: w), channelMap: channelMap,
+                      into: mp.baseAddress!, scratch: sp.baseAddress!)
+        } } }
+        for b in 0..<n {
+            // [mean; max] over channels of F' = M_c ⊗ F, then the k×k conv with zero padding, then σ.
+            var pooled = [Float](repeating: 0, count: 2 * h * w)
+            for p in 0..<(h * w) {
+                let v = (0..<c).map { x[($0 * n + b) * h * w + p] * channelMap[b * c + $0] }
+                pooled[p] = v.reduce(0, +) / Float(c)
+                pooled[h * w + p] = v.max()!
+            }
+            let conv = naiveConvolution(pooled, n: 1, cin: 2, h: h, w: w, weight: weight, bias: [0.25], cout: 1, k: k, s: 1, p: 1, relu: false)
+            let expected = conv.values.map { 1 / (1 + exp(-$0)) }
+            #expect(maxAbsDifference(map[b * h * w..<(b + 1) * h * w], expected) <= 1e-6)
+        }
+    }
+
+    @Test func softmaxAndTopK() {
+        let p = softmax([1, 2, 3, 1000] as [Float])
+        #expect(p[3] == 1 && p[0] == 0)
+        let q = softmax([0, log(3)] as [Float])
+        #expect(abs(q[0] - 0.25) < 1e-6 && abs(q[1] - 0.75) < 1e-6)
+        #expect(topK([0.1, 0.5, 0.2, 0.5, 0.05], k: 3) == [ClassScore(index: 1, score: 0.5), ClassScore(index: 3, score: 0.5), ClassScore(index: 2, score: 0.2)])
+        #expect(topK([1, 2], k: 5).map(\.index) == [1, 0])
+        #expect(topK([1, 2], k: 0).isEmpty)
+    }
+
+    @Test func workspaceIsReusedAndGrowsOnlyForLargerInputs() throws {
+        let fixture = try ParityFixture("basic_cifar_selective")
+        let model = try CBAMModel.load(directory: fixture.directory)
+        let one = Array(fixture.input.values[0..<(3 * 32 * 32)])
+        _ = try model.forward(one, batch: 1, height: 32, width: 32, attention: true)
+        let afterFirst = model.workspace.allocations
+        for _ in 0..<3 { _ = try model.forward(one, batch: 1, height: 32, width: 32, attention: true) }
+        _ = try model.forward(Array(one[0..<(3 * 16 * 16)]), batch: 1, height: 16, width: 16, attention: false)
+        #expect(model.workspace.allocations == afterFirst)
+        _ = try fixture.input.values.withUnsafeBufferPointer {
+            try model.forward($0, batch: 3, height: 32, width: 32, attention: false, slices: 1)
+        }
+        #expect(model.workspace.allocations > afterFirst)
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+@testable import CBAMEngine
+
+/// The engine against PyTorch on the committed fixtures: logits within 1e-3, attention maps within 2e-4.
+@Suite struct ParityTests {
+    @Test(arguments: ParityFixture.names)
+    func logitsAndAttentionMatchPyTorch(_ name: String) throws {
+        let fixture = try ParityFixture(name)
+        let model = try CBAMModel.load(directory: fixture.directory)
+        let result = try model.forward(fixture.input.values, batch: fixture.batch, height: fixture.height, width: fixture.width,
+                                       attention: true)
+        try expectParity(result, fixture, model: model)
+    }
+
+    @Test(arguments: ParityFixture.names)
+    func eachImageAloneGivesTheSameLogitsAsTheBatch(_ name: String) throws {
+        let fixture = try ParityFixture(name)
+        let model = try CBAMModel.load(directory: fixture.directory)
+        let batched = try model.forward(fixture.input.values, batch: fixture.batch, height: fixture.height, width: fixture.width,
+                                        attention: true)
+        let perImage = fixture.input.values.count / fixture.batch
+        for image in 0..<fixture.batch {
+            let one = Array(fixture.input.values[image * perImage..<(image + 1) * perImage])
+            let single = try model.forward(one, batch: 1, height: fixture.height, width: fixture.width, attention: true)
+            #expect(maxAbsDifference(single.logits, batched.logits(of: image)) <= 1e-4)
+            #expect(single.attention[0].count == batched.attention[image].count)
+            for (alone, inBatch) in zip(single.attention[0], batched.attention[image]) {
+                #expect(alone.layer == inBatch.layer)
+                #expect(maxAbsDifference(alone.channel, inBatch.channel) <= 1e-5)
+                #expect(maxAbsDifference(alone.spatial, inBatch.spatial) <= 1e-5)
+            }
+        }
+    }
+
+    /// The batch split across threads, each slice with its own workspace, gives the same results as one pass.
+    @Test(arguments: ParityFixture.names)
+    func batchSlicedAcrossThreadsMatchesPyTorch(_ name: String) throws {
+        let fixture = try ParityFixture(name)
+        let model = try CBAMModel.load(directory: fixture.directory)
+        for slices in 2...fixture.batch {
+            let result = try fixture.input.values.withUnsafeBufferPointer {
+                try model.forward($0, batch: fixture.batch, height: fixture.height, width: fixture.width, attention: true, slices: slices)
+            }
+            try expectParity(result, fixture, model: model)
+        }
+        #expect(model.workspaces.count == fixture.batch)
+    }
+
+    @Test func attentionIsEmptyWhenNotAskedAndLogitsAreTheSame() throws {
+        let fixture = try ParityFixture("bottleneck_imagenet")
+        let model = try CBAMModel.load(directory: fixture.directory)
+        let with = try model.forward(fixture.input.values, batch: fixture.batch, height: fixture.height, width: fixture.width, attention: true)
+        let without = try model.forward(fixture.input.values, batch: fixture.batch, height: fixture.height, width: fixture.width, attention: false)
+        #expect(without.attention.isEmpty)
+        #expect(with.logits == without.logits)
+    }
+
+    @Test(arguments: ParityFixture.names)
+    func summaryCountsParametersAndMultiplyAddsAsPyTorch(_ name: String) throws {
+        let fixture = try ParityFixture(name)
+        let model = try CBAMModel.load(directory: fixture.directory)
+        let summary = model.summary(height: fixture.height, width: fixture.width)
+        #expect(summary.parameters == fixture.reference.parameters)
+        #expect(summary.multiplyAdds == fixture.reference.multiplyAdds)
+        let result = try model.forward(Array(fixture.input.values[0..<(3 * fixture.height * fixture.width)]), batch: 1,
+                                       height: fixture.height, width: fixture.width, attention: true)
+        #expect(summary.cbamLayers.map(\.layer) == result.attention[0].map(\.layer))
+        #expect(summary.cbamLayers.map(\.spatialHeight) == result.attention[0].map(\.spatialHeight))
+        #expect(summary.cbamLayers.map(\.spatialWidth) == result.attention[0].map(\.spatialWidth))
+        #expect(summary.cbamLayers.map(\.channels) == result.attention[0].map(\.channel.count))
+    }
+
+    @Test func detectsEachCheckpointLayout() throws {
+        #expect(try CBAMModel.load(directory: ParityFixture.directory("bottleneck_imagenet")).layout == .canonical(mlp: .conv, name: "mlp", bias: false))
+        #expect(try CBAMModel.load(directory: ParityFixture.directory("basic_cifar_selective")).layout == .canonical(mlp: .linear, name: "fc", bias: true))
+        #expect(try CBAMModel.load(directory: ParityFixture.directory("authors_module_prefix")).layout == .authors)
+    }
+
+    @Test func selectiveStagesOnlyHaveCBAMWhereTheConfigSays() throws {
+        let model = try CBAMModel.load(directory: ParityFixture.directory("basic_cifar_selective"))
+        #expect(model.cbamLayers == ["layer2.0", "layer2.1", "layer3.0", "layer3.1"])
+        #expect(model.labels.first == "airplane" && model.labels.count == 10)
+    }
+
+    /// CBAM-ResNet-50 at 224x224 against PyTorch. The fixture is 110 MB, so it is generated, not committed:
+    /// `python3 tools/make_engine_fixtures.py --r50 /tmp/cbam_r50 && CBAM_R50_FIXTURE=/tmp/cbam_r50 swift test`.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["CBAM_R50_FIXTURE"] != nil, "set CBAM_R50_FIXTURE to run"))
+    func resnet50At224MatchesPyTorch() throws {
+        let fixture = try ParityFixture(directory: URL(fileURLWithPath: ProcessInfo.processInfo.environment["CBAM_R50_FIXTURE"]!))
+        let model = try CBAMModel.load(directory: fixture.directory)
+        let summary = model.summary()
+        #expect(summary.parameters == fixture.reference.parameters)
+        #expect((Double(summary.parameters) / 1e6 * 100).rounded() / 100 == 28.07)
+        #expect(summary.multiplyAdds == fixture.reference.multiplyAdds)
+        #expect(summary.cbamLayers.count == 16)
+        let result = try model.forward(fixture.input.values, batch: fixture.batch, height: fixture.height, width: fixture.width,
+                                       attention: true)
+        try expectParity(result, fixture, model: model)
+    }
+}
+
+/// Logits ≤ 1e-3 and every attention map ≤ 2e-4 from PyTorch's; prints the worst differences.
+func expectParity(_ result: ForwardResult, _ fixture: ParityFixture, model: CBAMModel) throws {
+    let logits = try fixture.expected.floats("logits")
+    let logitError = maxAbsDifference(result.logits, logits)
+    #expect(logitError <= 1e-3, "max abs logit error \(logitError)")
+    let layers = model.cbamLayers
+    #expect(Set(fixture.expected.entries.keys) == Set(["logits"] + layers.flatMap { ["\($0).channel", "\($0).spatial"] }))
+    var channelError: Float = 0, spatialError: Float = 0
+    for (index, layer) in layers.enumerated() {
+        let channel = try fixture.expected.floats("\(layer).channel")
+        let spatialShape = fixture.expected.entries["\(layer).spatial"]!.shape
+        let spatial = try fixture.expected.floats("\(layer).spatial")
+        let c = channel.count / fixture.batch, hw = spatial.count / fixture.batch
+        for image in 0..<fixture.batch {
+            let map = result.attention[image][index]
+            #expect(map.layer == layer)
+            #expect([map.spatialHeight, map.spatialWidth] == Array(spatialShape[1...]))
+            channelError = max(channelError, maxAbsDifference(map.channel, channel[image * c..<(image + 1) * c]))
+            spatialError = max(spatialError, maxAbsDifference(map.spatial, spatial[image * hw..<(image + 1) * hw]))
+        }
+    }
+    #expect(channelError <= 2e-4, "max abs channel-map error \(channelError)")
+    #expect(spatialError <= 2e-4, "max abs spatial-map error \(spatialError)")
+    print("parity \(fixture.directory.lastPathComponent): batch \(fixture.batch) \(fixture.height)x\(fixture.width), "
+          + "max abs error logits \(logitError), channel maps \(channelError), spatial maps \(spatialError)")
+}

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Times the Swift engine, PyTorch and ONNX Runtime side by side, in one run, on the same models and inputs.
+
+    swift build -c release --product cbam-bench
+    python3 tools/bench_engine.py --threads 2            # prints a Markdown table
+
+Models (random, BN statistics measured on random inputs so activations are realistic, no denormals):
+CBAM-ResNet-50 at 224x224 (batch 1 and 8) and CBAM-ResNet-20 for CIFAR at 32x32 (batch 1 and 64).
+Each engine runs `--rounds` rounds of `--iterations` timed passes (after `--warmup`), the engines taking turns
+within each round so that a drift in machine load hits all three alike; the table gives the median over all
+timed passes. PyTorch runs under torch.inference_mode with torch.set_num_threads(threads); ONNX Runtime
+with intra_op_num_threads=threads and all graph optimisations; the engine with OpenBLAS at `threads`.
+Before timing, the engine's logits are checked against PyTorch's on the same input. Besides wall-clock time the
+table gives process CPU time (all threads), which a machine shared with other jobs disturbs less.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cbam_torch import CBAMResNet  # noqa: E402
+from make_engine_fixtures import R50_CONFIG, measure_batchnorm, randomise  # noqa: E402
+from safetensors.torch import save_file  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+R20_CONFIG = {"block": "basic", "layers": [3, 3, 3], "widths": [16, 32, 64], "stem": "cifar", "num_classes": 10,
+              "attention": {"type": "cbam", "reduction": 16, "kernel_size": 7, "stages": [True, True, True]},
+              "input": {"size": 32, "resize": 32, "mean": [0.4914, 0.4822, 0.4465], "std": [0.2470, 0.2435, 0.2616]}}
+MODELS = {"cbam-resnet50": (R50_CONFIG, 224), "cbam-resnet20-cifar": (R20_CONFIG, 32)}
+CASES = [("cbam-resnet50", 1), ("cbam-resnet50", 8), ("cbam-resnet20-cifar", 1), ("cbam-resnet20-cifar", 64)]
+
+
+def build_model(name: str, workdir: Path) -> tuple[Path, torch.nn.Module]:
+    config, size = MODELS[name]
+    config = {"format": "cbam-resnet/1", "name": name, **config}
+    directory = workdir / name
+    model = CBAMResNet(config)
+    if (directory / "model.pt").exists():
+        model.load_state_dict(torch.load(directory / "model.pt"))
+    else:
+        generator = torch.Generator().manual_seed(7)
+        randomise(model, generator)
+        measure_batchnorm(model, torch.randn((4, 3, size, size), generator=generator))
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, directory / "model.safetensors")
+        torch.save(model.state_dict(), directory / "model.pt")
+    model.eval()
+    return directory, model
+
+
+def export_onnx(model: torch.nn.Module, size: int, path: Path) -> None:
+    if path.exists():
+        return
+    x = torch.randn(1, 3, size, size)
+    with torch.no_grad():
+        torch.onnx.export(model, (x,), str(path), input_names=["input"], output_names=["logits"],
+                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False)
+
+
+def time_swift(binary: Path, directory: Path, batch: int, size: int, threads: int, warmup: int,
+               iterations: int) -> tuple[list[float], list[float]]:
+    out = subprocess.run([str(binary), "--model", str(directory), "--batch", str(batch), "--size", str(size),
+                          "--threads", str(threads), "--warmup", str(warmup), "--iterations", str(iterations)],
+                         check=True, capture_output=True, text=True).stdout
+    result = json.loads(out)
+    return result["times_ms"], result["cpu_times_ms"]
+
+
+def time_calls(run, warmup: int, iterations: int) -> tuple[list[float], list[float]]:
+    """Wall-clock and process CPU milliseconds of each call."""
+    for _ in range(warmup):
+        run()
+    times, cpu = [], []
+    for _ in range(iterations):
+        start, cpu_start = time.perf_counter(), time.process_time()
+        run()
+        times.append((time.perf_counter() - start) * 1e3)
+        cpu.append((time.process_time() - cpu_start) * 1e3)
+    return times, cpu
+
+
+def check_parity(binary: Path, directory: Path, model: torch.nn.Module, size: int, workdir: Path) -> float:
+    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(1))
+    np.save(workdir / "parity.npy", x.numpy())
+    out = subprocess.run([str(binary), "--model", str(directory), "--input", str(workdir / "parity.npy"),
+                          "--warmup", "0", "--iterations", "1"], check=True, capture_output=True, text=True).stdout
+    ours = np.array(json.loads(out)["logits"], dtype=np.float32).reshape(2, -1)
+    with torch.inference_mode():
+        theirs = model(x).numpy()
+    return float(np.abs(ours - theirs).max())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bin", type=Path, default=ROOT / ".build" / "release" / "cbam-bench")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/cbam-bench"))
+    parser.add_argument("--cases", default=",".join(f"{m}:{b}" for m, b in CASES), help="model:batch,...")
+    parser.add_argument("--no-ort", action="store_true", help="skip ONNX Runtime")
+    args = parser.parse_args()
+
+    import onnxruntime as ort
+
+    torch.set_num_threads(args.threads)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    cases = [(c.split(":")[0], int(c.split(":")[1])) for c in args.cases.split(",")]
+    models = {}
+    for name in dict.fromkeys(m for m, _ in cases):
+        directory, model = build_model(name, args.workdir)
+        size = MODELS[name][1]
+        error = check_parity(args.bin, directory, model, size, args.workdir)
+        print(f"{name}: engine vs PyTorch max abs logit difference {error:.2e}", file=sys.stderr)
+        session = None
+        if not args.no_ort:
+            export_onnx(model, size, directory / "model.onnx")
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = args.threads
+            options.inter_op_num_threads = 1
+            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            session = ort.InferenceSession(str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"])
+        models[name] = (directory, model, size, session)
+
+    engines = ("swift", "torch", "ort")
+    times: dict[tuple[str, int], dict[str, list[float]]] = {c: {e: [] for e in engines} for c in cases}
+    cpu: dict[tuple[str, int], dict[str, list[float]]] = {c: {e: [] for e in engines} for c in cases}
+    for round_ in range(args.rounds):
+        for name, batch in cases:
+            directory, model, size, session = models[name]
+            x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(round_))
+            t, c = times[(name, batch)], cpu[(name, batch)]
+
+            def record(engine: str, measured: tuple[list[float], list[float]]) -> None:
+                t[engine] += measured[0]
+                c[engine] += measured[1]
+
+            record("swift", time_swift(args.bin, directory, batch, size, args.threads, args.warmup, args.iterations))
+            with torch.inference_mode():
+                record("torch", time_calls(lambda: model(x), args.warmup, args.iterations))
+            if session is not None:
+                xn = x.numpy()
+                record("ort", time_calls(lambda: session.run(None, {"input": xn}), args.warmup, args.iterations))
+            print(f"round {round_ + 1}/{args.rounds} {name} batch {batch}: "
+                  + ", ".join(f"{k} {statistics.median(v):.2f} ms" for k, v in t.items() if v), file=sys.stderr)
+
+    load = os.getloadavg()
+    print(f"\n{platform.machine()}, {os.cpu_count()} logical CPUs (load average {load[0]:.1f}), threads={args.threads}, "
+          f"torch {torch.__version__}, onnxruntime {ort.__version__}; median of {args.rounds}x{args.iterations} passes\n")
+    for title, table in (("wall-clock", times), ("process CPU time", cpu)):
+        print(f"{title}:\n")
+        print("| model | input | engine (ms) | PyTorch (ms) | ONNX Runtime (ms) | PyTorch / engine | ORT / engine |")
+        print("|---|---|---:|---:|---:|---:|---:|")
+        for (name, batch), t in table.items():
+            size = MODELS[name][1]
+            s, p = statistics.median(t["swift"]), statistics.median(t["torch"])
+            o = statistics.median(t["ort"]) if t["ort"] else float("nan")
+            print(f"| {name} | {batch}x3x{size}x{size} | {s:.2f} | {p:.2f} | {o:.2f} | {p / s:.2f}x | {o / s:.2f}x |")
+        print()
+
+
+if __name__ == "__main__":
+    main()
