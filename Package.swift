@@ -55,6 +55,7 @@ let package = Package(
         .testTarget(name: "CBAMEngineTests", dependencies: ["CBAMEngine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CBAMImageTests", dependencies: ["CBAMImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
-        .testTarget(name: "CBAMServiceTests", dependencies: ["CBAMService", "CBAMEngine", "CBAMImage", "HTTPServer"]),
+        .testTarget(name: "CBAMServiceTests", dependencies: ["CBAMService", "CBAMEngine", "CBAMImage", "HTTPServer"],
+                    resources: [.copy("Fixtures")]),
     ]
 )

@@ -1,6 +1,122 @@
 import ArgumentParser
+import CBAMEngine
+import CBAMService
+import Foundation
+import HTTPServer
+import Logging
 
+/// `cbam-serve serve`: the HTTP inference service. Every flag can also come from its environment variable;
+/// a flag given on the command line wins over the variable, which wins over the default.
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Not built yet.")
-    func run() async throws { throw ValidationError("'serve' is not built yet") }
+    static let configuration = CommandConfiguration(
+        abstract: "Serve a model over HTTP: /v1 REST API with attention maps, Open Inference Protocol (/v2), /metrics.",
+        discussion: """
+            Every option can also be set by the environment variable named in its help; the command line wins.
+            SIGTERM or SIGINT stops accepting connections, lets requests in flight finish (--drain-timeout-s) \
+            and exits 0.
+            """)
+
+    @Option(help: "Address to bind. (env CBAM_HOST, default 0.0.0.0)")
+    var host: String?
+    @Option(help: "Port to listen on; 0 picks a free one. (env CBAM_PORT, default 8080)")
+    var port: Int?
+    @Option(help: "Model directory (config.json, model.safetensors, labels.txt). (env CBAM_MODEL, default \(Serve.defaultModelPath))")
+    var model: String?
+    @Option(help: "Require 'Authorization: Bearer <key>' on every route but the health probes. (env CBAM_API_KEY, default none)")
+    var apiKey: String?
+    @Option(help: "Most images in one engine call. (env CBAM_MAX_BATCH_SIZE, default 8)")
+    var maxBatchSize: Int?
+    @Option(help: "Longest a request waits for company before its batch runs, in ms. (env CBAM_MAX_BATCH_DELAY_MS, default 2)")
+    var maxBatchDelayMs: Double?
+    @Option(help: "Most images waiting for the engine; beyond it requests get 503 + Retry-After. (env CBAM_MAX_QUEUE, default 256)")
+    var maxQueue: Int?
+    @Option(help: "Deadline of a request in ms (504 past it); a request may set its own with timeout_ms. (env CBAM_REQUEST_TIMEOUT_MS, default 10000)")
+    var requestTimeoutMs: Int?
+    @Option(help: "OpenBLAS threads for the engine. (env CBAM_THREADS, default: the number of cores)")
+    var threads: Int?
+    @Option(help: "Largest request body in bytes (413 beyond). (env CBAM_MAX_BODY_BYTES, default 20971520 = 20 MiB)")
+    var maxBodyBytes: Int?
+    @Option(help: "Most open connections (503 beyond). (env CBAM_MAX_CONNECTIONS, default 4096)")
+    var maxConnections: Int?
+    @Option(help: "Seconds to let requests in flight finish on SIGTERM/SIGINT. (env CBAM_DRAIN_TIMEOUT_S, default 10)")
+    var drainTimeoutS: Double?
+    @Option(help: "trace, debug, info, notice, warning, error or critical. (env CBAM_LOG_LEVEL, default info)")
+    var logLevel: String?
+    @Option(help: "Prediction responses whose attention maps are kept for /v1/attention/{id}; 0 keeps none. (env CBAM_ATTENTION_STORE_SIZE, default 1024)")
+    var attentionStoreSize: Int?
+    @Option(help: "Seconds attention maps are kept. (env CBAM_ATTENTION_TTL_S, default 600)")
+    var attentionTtlS: Double?
+
+    static let defaultModelPath = ModelDirectory.defaultPath
+
+    func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        func value<T>(_ flag: T?, _ name: String, _ fallback: T, _ parse: (String) -> T?) throws -> T {
+            if let flag { return flag }
+            guard let text = env[name], !text.isEmpty else { return fallback }
+            guard let parsed = parse(text) else { throw ValidationError("\(name)=\"\(text)\" is not a valid value") }
+            return parsed
+        }
+        func int(_ flag: Int?, _ name: String, _ fallback: Int, minimum: Int = 0) throws -> Int {
+            let result = try value(flag, name, fallback) { Int($0) }
+            guard result >= minimum else { throw ValidationError("\(name) must be >= \(minimum), got \(result)") }
+            return result
+        }
+        func double(_ flag: Double?, _ name: String, _ fallback: Double) throws -> Double {
+            let result = try value(flag, name, fallback) { Double($0) }
+            guard result >= 0, result.isFinite else { throw ValidationError("\(name) must be >= 0, got \(result)") }
+            return result
+        }
+
+        let levelName = try value(logLevel, "CBAM_LOG_LEVEL", "info") { $0 }
+        guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
+            throw ValidationError("log level \"\(levelName)\" is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "cbam-serve")
+
+        var service = ServiceConfiguration()
+        service.maxBatchSize = try int(maxBatchSize, "CBAM_MAX_BATCH_SIZE", 8, minimum: 1)
+        service.maxBatchDelay = .microseconds(Int64(try double(maxBatchDelayMs, "CBAM_MAX_BATCH_DELAY_MS", 2) * 1000))
+        service.maxQueue = try int(maxQueue, "CBAM_MAX_QUEUE", 256, minimum: 1)
+        service.requestTimeout = .milliseconds(try int(requestTimeoutMs, "CBAM_REQUEST_TIMEOUT_MS", 10_000, minimum: 1))
+        service.apiKey = apiKey ?? env["CBAM_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        service.attentionStoreEntries = try int(attentionStoreSize, "CBAM_ATTENTION_STORE_SIZE", 1024)
+        service.attentionTTL = .milliseconds(Int64(try double(attentionTtlS, "CBAM_ATTENTION_TTL_S", 600) * 1000))
+
+        var http = HTTPServer.Configuration()
+        http.host = try value(host, "CBAM_HOST", "0.0.0.0") { $0 }
+        http.port = try int(port, "CBAM_PORT", 8080)
+        guard http.port <= 65535 else { throw ValidationError("port must be 0...65535, got \(http.port)") }
+        http.limits.maxBodyBytes = try int(maxBodyBytes, "CBAM_MAX_BODY_BYTES", 20 << 20, minimum: 1)
+        http.maxConnections = try int(maxConnections, "CBAM_MAX_CONNECTIONS", 4096, minimum: 1)
+        http.drainTimeout = .milliseconds(Int64(try double(drainTimeoutS, "CBAM_DRAIN_TIMEOUT_S", 10) * 1000))
+
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        BLASThreads.set(try int(threads, "CBAM_THREADS", cores, minimum: 1))
+
+        let directory = try value(model, "CBAM_MODEL", Self.defaultModelPath) { $0 }
+        let loaded: CBAMModel
+        do {
+            loaded = try CBAMModel.load(directory: URL(fileURLWithPath: directory, isDirectory: true))
+        } catch {
+            throw ValidationError("cannot load the model in \(directory): \(error.message)")
+        }
+        let inference = InferenceService(model: loaded, configuration: service, logger: logger)
+        let server = HTTPServer(configuration: http, router: inference.makeRouter(), logger: logger,
+                                observer: inference.observer)
+        try server.start()
+        logger.info("serving", metadata: [
+            "model": "\(inference.modelName)", "host": "\(http.host)", "port": "\(server.boundPort)",
+            "max_batch_size": "\(service.maxBatchSize)", "max_batch_delay": "\(service.maxBatchDelay)",
+            "threads": "\(BLASThreads.count)", "api_key": "\(service.apiKey == nil ? "off" : "on")",
+        ])
+        await server.runUntilSignalled()
+        await inference.shutdown()
+        logger.info("bye")
+    }
 }

@@ -1,0 +1,74 @@
+import CBAMEngine
+import CBAMImage
+import HTTPServer
+
+extension InferenceService {
+    func addAttentionRoutes(to router: Router) {
+        router.get("/v1/attention/{id}", handler: route { [self] request throws(ServiceError) in try attention(request) })
+    }
+
+    /// `GET /v1/attention/{id}`: the stored maps of a prediction as JSON (filtered by `layer`, `kind`, `image`), or
+    /// with `format=png` a heat-map of one layer's spatial map over the input crop (`overlay=true` blends it in).
+    func attention(_ request: HTTPRequest) throws(ServiceError) -> HTTPResponse {
+        let id = request.pathParameters["id"] ?? ""
+        guard let stored = attentionStore.value(for: id) else {
+            throw ServiceError(status: 404, code: "attention_not_found",
+                               message: "no attention maps under id \"\(id)\"; they are kept for \(Int(configuration.attentionTTL.seconds)) s and the \(configuration.attentionStoreEntries) most recent responses")
+        }
+        let layerNames = stored.images.first?.maps.map(\.layer) ?? []
+        let layer = request.query["layer"]
+        if let layer, !layerNames.contains(layer) {
+            throw ServiceError(status: 404, code: "unknown_layer",
+                               message: "no CBAM layer \"\(layer)\"; this model's are \(layerNames.joined(separator: ", "))")
+        }
+        var images = Array(stored.images.indices)
+        if let text = request.query["image"] {
+            guard let index = Int(text), stored.images.indices.contains(index) else {
+                throw .badRequest("invalid_parameter", "image must be an index in 0..<\(stored.images.count); got \"\(text)\"")
+            }
+            images = [index]
+        }
+        let format = request.query["format"]?.lowercased() ?? "json"
+        switch format {
+        case "json":
+            let kind = try AttentionKind.parse(request.query["kind"] ?? "all", parameter: "kind")
+            guard kind != .none else { throw .badRequest("invalid_parameter", "kind must be channel, spatial or all") }
+            let list = images.map { i in
+                let maps = stored.images[i].maps.filter { layer == nil || $0.layer == layer }
+                return "{\"index\":\(i),\"filename\":" + (stored.images[i].filename.map(JSONText.string) ?? "null")
+                    + ",\"attention\":" + AttentionJSON.layers(maps, kind: kind) + "}"
+            }
+            return .json("{\"id\":\(JSONText.string(id)),\"model\":\(JSONText.string(stored.model)),\"images\":[\(list.joined(separator: ","))]}")
+        case "png":
+            let image = stored.images[images[0]]
+            // Without a layer, the deepest one: the map closest to the decision.
+            guard let map = image.maps.first(where: { $0.layer == (layer ?? layerNames.last) }) else {
+                throw ServiceError(status: 404, code: "unknown_layer", message: "this model has no CBAM layers")
+            }
+            let overlay = try boolParameter(request, "overlay")
+            let colormapName = request.query["colormap"] ?? "jet"
+            guard let colormap = Colormap(rawValue: colormapName.lowercased()) else {
+                throw .badRequest("invalid_parameter",
+                                  "colormap must be one of \(Colormap.allCases.map(\.rawValue).joined(separator: ", ")); got \"\(colormapName)\"")
+            }
+            let rgb = HeatMap.render(spatial: map.spatial, height: map.spatialHeight, width: map.spatialWidth,
+                                     cropSize: stored.cropSize, colormap: colormap, overlay: overlay ? image.crop : nil)
+            let png: [UInt8]
+            do { png = try PNGEncoder.encode(rgb: rgb, width: stored.cropSize, height: stored.cropSize) } catch {
+                throw ServiceError(status: 500, code: "png_encoding_failed", message: error.message)
+            }
+            return HTTPResponse(status: .ok, headers: ["Content-Type": "image/png"], body: png)
+        default:
+            throw .badRequest("invalid_parameter", "format must be json or png; got \"\(format)\"")
+        }
+    }
+
+    func boolParameter(_ request: HTTPRequest, _ name: String) throws(ServiceError) -> Bool {
+        guard let text = request.query[name] else { return false }
+        switch text.lowercased() {
+        case "true", "1", "yes", "": return true
+        case "false", "0", "no": return false
+        default: throw .badRequest("invalid_parameter", "\(name) must be true or false; got \"\(text)\"")
+        }
+    }
+}

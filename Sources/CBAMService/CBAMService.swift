@@ -1,1 +1,0 @@
-// The inference service lands here (issue: service).

@@ -1,0 +1,22 @@
+/// How the service batches, bounds and guards its work (the `serve` flags that are not the HTTP server's).
+public struct ServiceConfiguration: Sendable {
+    public var maxBatchSize = 8
+    public var maxBatchDelay: Duration = .milliseconds(2)
+    /// Most images waiting in the batching queue; beyond it requests get 503 with Retry-After.
+    public var maxQueue = 256
+    /// Default deadline of a request (`timeout_ms` overrides it per request, up to `maxRequestTimeout`).
+    public var requestTimeout: Duration = .seconds(10)
+    public var maxRequestTimeout: Duration = .seconds(300)
+    /// When set, every route but the health probes needs `Authorization: Bearer <key>`.
+    public var apiKey: String?
+    /// Attention store: responses kept, bytes kept, and for how long.
+    public var attentionStoreEntries = 1024
+    public var attentionStoreBytes = 256 << 20
+    public var attentionTTL: Duration = .seconds(600)
+    /// Default `top_k` of `/v1/predict`.
+    public var defaultTopK = 5
+    /// Version string reported by `/v2`.
+    public var serverVersion = "1.0.0"
+
+    public init() {}
+}
