@@ -889,6 +889,14 @@ def test_live_server_takes_the_api_key_from_the_environment(live_server):
     assert authorized == 200
 
 
+def test_inference_service_is_named_after_the_default_model():
+    # The OIP paths carry the model's name; the default model's folder is named after it.
+    default = serve_help().default("--model")
+    assert default, "`serve --help` states no default --model"
+    assert inference_service()["metadata"]["name"] == Path(default).name, \
+        f"InferenceService {inference_service()['metadata']['name']} vs the default model {default}"
+
+
 def test_live_server_serves_the_inference_service_model_name(live_server):
     live_server = require(live_server)
     name = inference_service()["metadata"]["name"]
