@@ -152,9 +152,9 @@ def latency_summary(latencies: list[float]) -> dict:
     return {"mean": round(1000 * statistics.fmean(latencies), 2), "p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99)}
 
 
-def evaluate_pytorch(args, files: list[str], labels: list[str]) -> dict:
+def load_torch_model(model_dir: Path):
+    """(model in eval mode, torchvision preprocessing, config) of a model directory, via tools/cbam_torch.py."""
     import torch
-    from PIL import Image
     from torchvision import transforms
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -162,7 +162,6 @@ def evaluate_pytorch(args, files: list[str], labels: list[str]) -> dict:
     from cbam_torch import CBAMResNet
     from checkpoint_config import detect_layout
 
-    model_dir = Path(args.pytorch)
     config = json.loads((model_dir / "config.json").read_text())
     tensors = {k: torch.from_numpy(v) for k, v in safetensors_io.read(model_dir / "model.safetensors").items()}
     layout = detect_layout({k: tuple(v.shape) for k, v in tensors.items()})
@@ -172,11 +171,18 @@ def evaluate_pytorch(args, files: list[str], labels: list[str]) -> dict:
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:
         raise EvaluationError(f"weights do not fit the config: missing {missing[:3]}, unexpected {unexpected[:3]}")
-    model.eval()
-    torch.set_num_threads(args.torch_threads)
     inp = config["input"]
     preprocess = transforms.Compose([transforms.Resize(inp["resize"]), transforms.CenterCrop(inp["size"]),
                                      transforms.ToTensor(), transforms.Normalize(inp["mean"], inp["std"])])
+    return model.eval(), preprocess, config
+
+
+def evaluate_pytorch(args, files: list[str], labels: list[str]) -> dict:
+    import torch
+    from PIL import Image
+
+    model, preprocess, _ = load_torch_model(Path(args.pytorch))
+    torch.set_num_threads(args.torch_threads)
     predictions: dict[str, int] = {}
     t0 = time.perf_counter()
     with torch.no_grad():
@@ -186,7 +192,7 @@ def evaluate_pytorch(args, files: list[str], labels: list[str]) -> dict:
             for rel, p in zip(chunk, model(batch).argmax(1).tolist()):
                 predictions[rel] = p
     summary = summarize("pytorch", files, labels, predictions, time.perf_counter() - t0)
-    summary["model_dir"] = str(model_dir)
+    summary["model_dir"] = str(args.pytorch)
     return summary
 
 

@@ -279,6 +279,9 @@ def main() -> None:
             idx = perm[k * args.batch_size:(k + 1) * args.batch_size]
             total += step(xt[idx], yt[idx]) * len(idx)
             seen += len(idx)
+            if state["step"] % 25 == 0:
+                print(f"step {state['step']} loss {total / seen:.4f} lr {state['lr']:.4f} "
+                      f"progress {progress(state['step']):.3f} wall {time.time() - t_start:.0f}s", flush=True)
             if progress(state["step"]) >= 1.0:
                 break
         done = progress(state["step"]) >= 1.0
