@@ -173,6 +173,8 @@ def main() -> None:
     ap.add_argument("--no-channels-last", action="store_true")
     ap.add_argument("--bench", type=int, default=0, help="time this many training steps, print sec/epoch, exit")
     ap.add_argument("--resume", action="store_true", help="continue from <out>/last.pth")
+    ap.add_argument("--progressive", default="",
+                    help="e.g. 0.3:16,0.55:24 = train on 16x16 downscaled crops until 30%% of the run, 24x24 until 55%%, then 32x32")
     ap.add_argument("--time-budget-min", type=float, default=0.0,
                     help="train for this many wall-clock minutes instead of --epochs: the one-cycle schedule follows "
                          "elapsed/budget, so the run anneals fully and ends on time however much CPU it gets")
@@ -220,8 +222,19 @@ def main() -> None:
     criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     g = torch.Generator().manual_seed(args.seed)
 
+    sizes = [(float(p), int(px)) for p, px in (item.split(":") for item in args.progressive.split(","))] if args.progressive else []
+
+    def train_size() -> int:
+        """Progressive resizing: cheap low-resolution steps early, full 32x32 for the rest of the run."""
+        p = progress(state["step"])
+        return next((px for until, px in sizes if p < until), 32)
+
     def step(xb_u8: torch.Tensor, yb: torch.Tensor) -> float:
-        xb = normalize(augment(xb_u8, g)).contiguous(memory_format=memory_format)
+        xb = normalize(augment(xb_u8, g))
+        size = train_size()
+        if size != 32:
+            xb = F.interpolate(xb, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        xb = xb.contiguous(memory_format=memory_format)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             out = model(xb)
         loss = criterion(out.float(), yb)
@@ -281,7 +294,7 @@ def main() -> None:
             seen += len(idx)
             if state["step"] % 25 == 0:
                 print(f"step {state['step']} loss {total / seen:.4f} lr {state['lr']:.4f} "
-                      f"progress {progress(state['step']):.3f} wall {time.time() - t_start:.0f}s", flush=True)
+                      f"progress {progress(state['step']):.3f} size {train_size()} wall {time.time() - t_start:.0f}s", flush=True)
             if progress(state["step"]) >= 1.0:
                 break
         done = progress(state["step"]) >= 1.0
