@@ -29,23 +29,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cbam_torch import CBAMResNet  # noqa: E402
+from cifar_split import split_files  # noqa: E402
 
-CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 MEAN = [0.4914, 0.4822, 0.4465]
 STD = [0.2470, 0.2435, 0.2616]
-
-
-def split_files(data: Path, per_class_val: int, seed: int) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
-    """(train, val) lists of (path relative to data, label); val = per_class_val per class, picked by seed."""
-    rng = np.random.default_rng(seed)
-    train, val = [], []
-    for label, name in enumerate(CLASSES):
-        files = sorted(p.name for p in (data / name).glob("*.jpg"))
-        order = rng.permutation(len(files))
-        held = set(order[:per_class_val].tolist())
-        for i, f in enumerate(files):
-            (val if i in held else train).append((f"{name}/{f}", label))
-    return train, val
 
 
 def decode_all(data: Path, items: list[tuple[str, int]]) -> tuple[torch.Tensor, torch.Tensor]:
