@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -109,6 +110,13 @@ def labels_for(args: argparse.Namespace, num_classes: int) -> list[str] | None:
     return labels
 
 
+def config_text(config: dict) -> str:
+    """Indented JSON with short lists of numbers or booleans kept on one line."""
+    text = json.dumps(config, indent=2)
+    return re.sub(r"\[\s*([-\d.eE,\s]+|(?:true|false|,|\s)+)\s*\]",
+                  lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]", text) + "\n"
+
+
 def export(checkpoint: Path, out_dir: Path, args: argparse.Namespace) -> dict:
     tensors = prepare(load_tensors(checkpoint, args.trust_pickle))
     shapes = {n: tuple(a.shape) for n, a in tensors.items()}
@@ -128,7 +136,7 @@ def export(checkpoint: Path, out_dir: Path, args: argparse.Namespace) -> dict:
         raise CheckpointError("exists", f"{out_dir} already has {', '.join(existing)}; pass --force to overwrite")
     safetensors_io.write(out_dir / "model.safetensors", tensors,
                          metadata={"source": checkpoint.name, "layout": layout.kind, "format": "pt"})
-    (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    (out_dir / "config.json").write_text(config_text(config))
     if labels:
         (out_dir / "labels.txt").write_text("\n".join(labels) + "\n")
     return {"config": config, "layout": layout.__dict__, "tensors": len(tensors),
