@@ -160,6 +160,7 @@ def main() -> None:
     ap.add_argument("--no-channels-last", action="store_true")
     ap.add_argument("--bench", type=int, default=0, help="time this many training steps, print sec/epoch, exit")
     ap.add_argument("--resume", action="store_true", help="continue from <out>/last.pth")
+    ap.add_argument("--init", type=Path, help="start from this checkpoint's weights (a second cycle: new optimizer and schedule)")
     ap.add_argument("--progressive", default="",
                     help="e.g. 0.3:16,0.55:24 = train on 16x16 downscaled crops until 30%% of the run, 24x24 until 55%%, then 32x32")
     ap.add_argument("--time-budget-min", type=float, default=0.0,
@@ -261,6 +262,8 @@ def main() -> None:
         state["step"] = ck["step"]
         g.set_state(ck["generator"])
         start_epoch = ck["epoch"]
+    elif args.init:
+        model.load_state_dict(torch.load(args.init)["state_dict"])
     run_info = {"command": " ".join(sys.argv), "params": params, "macs": macs, "steps_per_epoch": steps_per_epoch,
                 "train_images": len(xt), "val_images": len(xv), "bf16": bf16}
     (args.out / "run.json").write_text(json.dumps(run_info, indent=2))
