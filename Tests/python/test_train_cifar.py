@@ -1,0 +1,55 @@
+"""The training data pipeline: the fixed validation split (numpy) and the tensor augmentation (torch)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+from cifar_split import split_files  # noqa: E402
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+
+def fake_dataset(root: Path, per_class: int = 20, classes=("cat", "dog", "ship")) -> Path:
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            (root / c / f"{i:04d}.jpg").write_bytes(b"")
+    return root
+
+
+def test_split_holds_out_a_fixed_disjoint_set_per_class(tmp_path):
+    data = fake_dataset(tmp_path)
+    classes = ["cat", "dog", "ship"]
+    train, val = split_files(data, 5, seed=0, classes=classes)
+    assert len(train) == 45 and len(val) == 15
+    assert not {f for f, _ in train} & {f for f, _ in val}
+    for label, c in enumerate(classes):
+        assert sum(1 for f, lab in val if f.startswith(c + "/") and lab == label) == 5
+    assert split_files(data, 5, seed=0, classes=classes) == (train, val)
+    assert split_files(data, 5, seed=1, classes=classes)[1] != val
+
+
+def test_split_refuses_a_class_too_small_to_hold_out(tmp_path):
+    data = fake_dataset(tmp_path, per_class=3)
+    with pytest.raises(ValueError, match="need more than 5"):
+        split_files(data, 5, seed=0, classes=["cat"])
+
+
+@pytest.mark.skipif(torch is None, reason="PyTorch is not installed (training needs it; CI does not train)")
+def test_augment_is_a_padded_crop_with_optional_flip():
+    from train_cifar import augment, normalize
+    x = torch.randint(1, 256, (64, 3, 32, 32), dtype=torch.uint8)
+    out = augment(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and out.dtype == torch.uint8
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
+    for i in range(64):
+        windows = [padded[i, :, dy:dy + 32, dx:dx + 32] for dy in range(9) for dx in range(9)]
+        assert any(torch.equal(out[i], w) or torch.equal(out[i], w.flip(-1)) for w in windows)
+    assert normalize(torch.full((1, 3, 1, 1), 255, dtype=torch.uint8)).flatten().tolist() == pytest.approx(
+        [(1 - 0.4914) / 0.2470, (1 - 0.4822) / 0.2435, (1 - 0.4465) / 0.2616], rel=1e-5)
