@@ -59,3 +59,24 @@ def test_attention_maps_have_the_layer_shapes():
         assert len(m["channel"]) == c and all(0 < v < 1 for v in m["channel"])
         s = m["spatial"]
         assert (s["height"], s["width"], len(s["data"])) == (h, h, h * h)
+
+
+@pytest.mark.parametrize("case", ["bottleneck_imagenet", "basic_cifar_selective", "authors_module_prefix"])
+def test_inspect_counts_what_pytorch_counts(case):
+    """reference.json holds PyTorch's parameter count and multiply-adds (tools/make_engine_fixtures.py)."""
+    fixture = ROOT / "Tests/CBAMEngineTests/Fixtures" / case
+    reference = json.loads((fixture / "reference.json").read_text())
+    run = subprocess.run([BIN, "inspect", "--model", str(fixture), "--json"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["parameters"] == reference["parameters"]
+    config = json.loads((fixture / "config.json").read_text())
+    stages = config["attention"]["stages"]
+    expected_layers = [f"layer{i + 1}.{j}" for i, n in enumerate(config["layers"]) if stages[i] for j in range(n)]
+    assert [layer["layer"] for layer in summary["cbam_layers"]] == expected_layers
+
+
+def test_inspect_of_a_missing_model_is_an_error_on_stderr(tmp_path):
+    run = subprocess.run([BIN, "inspect", "--model", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0
+    assert "config.json" in run.stderr and run.stdout == ""
