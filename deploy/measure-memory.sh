@@ -8,6 +8,7 @@
 #        generated 640x480 photo-sized one), and any CBAM_* setting to measure a non-default configuration.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source deploy/measure-common.sh
 
 BIN="${1:-$(swift build -c release --show-bin-path)/cbam-serve}"
 THREADS="${THREADS:-2}" CONCURRENCY="${CONCURRENCY:-16}" DURATION="${DURATION:-60s}"
@@ -34,14 +35,10 @@ PY
     cjpeg -quality 90 "$work/photo.ppm" > "$IMAGE"
 fi
 
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+port="$(free_port)"
 CBAM_HOST=127.0.0.1 CBAM_PORT="$port" CBAM_THREADS="$THREADS" CBAM_LOG_LEVEL="${CBAM_LOG_LEVEL:-warning}" \
     "$BIN" serve & pid=$!
-for _ in $(seq 1 300); do
-    curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-    kill -0 "$pid" 2>/dev/null || { echo "cbam-serve exited during start" >&2; exit 1; }
-    sleep 0.2
-done
+wait_until_healthy "$port" "$pid"
 sleep 2
 kib() { awk -v k="$1" '$1 == k":" { print $2 }' "/proc/$pid/status"; }
 idle_kib="$(kib VmRSS)"

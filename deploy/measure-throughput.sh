@@ -7,6 +7,7 @@
 #        CONCURRENCY (16), DURATION (20s), IMAGE (default: a sample photo of the default model)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source deploy/measure-common.sh
 
 BIN="${1:-$(swift build -c release --show-bin-path)/cbam-serve}"
 CORES="${CORES:-0}" CONCURRENCY="${CONCURRENCY:-16}" DURATION="${DURATION:-20s}"
@@ -19,14 +20,10 @@ others="$(comm -23 <(tr ',' '\n' <<<"$all" | sort) <(tr ',' '\n' <<<"$CORES" | s
 work="$(mktemp -d)"
 trap 'kill "${pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+port="$(free_port)"
 CBAM_HOST=127.0.0.1 CBAM_PORT="$port" CBAM_THREADS="$THREADS" CBAM_LOG_LEVEL=warning \
     taskset -c "$CORES" "$BIN" serve & pid=$!
-for _ in $(seq 1 300); do
-    curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-    kill -0 "$pid" 2>/dev/null || { echo "cbam-serve exited during start" >&2; exit 1; }
-    sleep 0.2
-done
+wait_until_healthy "$port" "$pid"
 
 cat > "$work/post.lua" <<LUA
 local f = assert(io.open("$IMAGE", "rb"))
