@@ -49,6 +49,8 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
     private var head: HTTPRequestHead?
     private var requestStart = ContinuousClock.now
     private var requestStartKnown = false
+    /// When the body of the request in progress must have arrived (`bodyTimeout` after its head).
+    private var bodyDeadline = ContinuousClock.now
     private var closeAfterResponse = false
 
     /// Input buffered beyond this while a handler runs stops reading (backpressure on pipelining clients).
@@ -108,7 +110,7 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
         guard received else { return }
         switch phase {
         case .reading:
-            if deadline == .body { arm(.body) }  // the body timeout measures silence, so progress resets it
+            if deadline == .body { arm(.body) }  // the read timeout measures silence, so progress resets it
             processInput()
         case .handling, .writing:
             if parser.bufferedByteCount > pipelineBufferLimit { suspendReading() }
@@ -149,6 +151,7 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
                 head = parsed
                 if !requestStartKnown { requestStart = .now }
                 if parsed.framing != .none && parsed.framing != .length(0) {
+                    bodyDeadline = .now + configuration.bodyTimeout
                     arm(.body)
                     if parsed.expectContinue && parser.bufferedByteCount == 0 {
                         enqueue(HTTPResponseEncoder.continueResponse, nil)
@@ -325,7 +328,7 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
         switch kind {
         case .none: timer.schedule(deadline: .distantFuture); return
         case .newConnection, .header: interval = configuration.headerReadTimeout
-        case .body: interval = configuration.bodyReadTimeout
+        case .body: interval = max(min(configuration.bodyReadTimeout, bodyDeadline - .now), .zero)
         case .idle: interval = configuration.idleTimeout
         case .write: interval = configuration.writeTimeout
         case .linger: interval = .seconds(2)
@@ -345,8 +348,11 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
             } else {
                 close()
             }
+        case .body where ContinuousClock.now >= bodyDeadline:
+            refuse(HTTPParseError(.requestTimeout, "request_timeout",
+                                  "The request body did not arrive within the body timeout (\(configuration.bodyTimeout))."))
         case .body:
-            refuse(HTTPParseError(.requestTimeout, "request_timeout", "The request body stalled for longer than the body timeout."))
+            refuse(HTTPParseError(.requestTimeout, "request_timeout", "The request body stalled for longer than the body read timeout."))
         case .idle, .write, .linger, .drainLinger:
             close()
         }

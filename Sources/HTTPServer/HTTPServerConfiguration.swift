@@ -21,6 +21,9 @@ extension HTTPServer {
         public var headerReadTimeout: Duration = .seconds(10)
         /// Longest silence while a body is being received; then 408.
         public var bodyReadTimeout: Duration = .seconds(30)
+        /// Longest time a whole body may take to arrive, from the end of its head, however steadily it trickles
+        /// (a client sending a byte now and then never trips `bodyReadTimeout`); then 408.
+        public var bodyTimeout: Duration = .seconds(300)
         /// How long a keep-alive connection may wait for its next request before it is closed.
         public var idleTimeout: Duration = .seconds(60)
         /// Longest time a client may take to accept written bytes before it is dropped.

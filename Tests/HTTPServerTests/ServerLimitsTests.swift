@@ -101,6 +101,23 @@ import Testing
         }
     }
 
+    @Test func tricklingBodyGets408AtTheBodyTimeout() async throws {
+        try await withServer({ $0.bodyReadTimeout = .seconds(2); $0.bodyTimeout = .milliseconds(500) }) { _, port in
+            let client = try TestClient(port: port)
+            let start = ContinuousClock.now
+            try client.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n")
+            // A byte every 100 ms is never silent for the 2 s read timeout, but 100 bytes would take 10 s.
+            for _ in 0..<8 {
+                try await Task.sleep(for: .milliseconds(100))
+                try? client.send("x")  // the server may have answered and closed already
+            }
+            let response = try await client.read()
+            #expect(response.status == 408)
+            #expect(response.text.contains("did not arrive within the body timeout"))
+            #expect(ContinuousClock.now - start < .seconds(2))  // the silence timeout alone would answer after ~2.8 s
+        }
+    }
+
     @Test func idleKeepAliveConnectionIsClosed() async throws {
         try await withServer({ $0.idleTimeout = .milliseconds(200) }) { server, port in
             let client = try TestClient(port: port)
