@@ -89,6 +89,22 @@ def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return padded[idx_n, idx_c, rows[:, None, :, None], cols[:, None, None, :]]
 
 
+def init_weights(model: nn.Module, source: Path) -> None:
+    """Loads the weights a second cycle starts from: a training checkpoint (`{"state_dict": ...}`) or a model
+    directory / `model.safetensors` (the exported default model), whose only missing tensors may be BN's
+    `num_batches_tracked` counters, which the exporter drops."""
+    if source.is_dir() or source.suffix == ".safetensors":
+        from safetensors_io import read
+        file = source / "model.safetensors" if source.is_dir() else source
+        state = {name: torch.from_numpy(array.copy()) for name, array in read(file).items()}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        missing = [name for name in missing if not name.endswith("num_batches_tracked")]
+        if missing or unexpected:
+            raise SystemExit(f"{file}: does not match the model: missing {missing}, unexpected {unexpected}")
+    else:
+        model.load_state_dict(torch.load(source)["state_dict"])
+
+
 def model_config(args) -> dict:
     layers = [int(v) for v in args.layers.split(",")]
     widths = [int(v) for v in args.widths.split(",")]
@@ -160,7 +176,8 @@ def main() -> None:
     ap.add_argument("--no-channels-last", action="store_true")
     ap.add_argument("--bench", type=int, default=0, help="time this many training steps, print sec/epoch, exit")
     ap.add_argument("--resume", action="store_true", help="continue from <out>/last.pth")
-    ap.add_argument("--init", type=Path, help="start from this checkpoint's weights (a second cycle: new optimizer and schedule)")
+    ap.add_argument("--init", type=Path, help="start from these weights, a checkpoint (.pth) or a model directory "
+                                              "(a second cycle: new optimizer and schedule)")
     ap.add_argument("--progressive", default="",
                     help="e.g. 0.3:16,0.55:24 = train on 16x16 downscaled crops until 30%% of the run, 24x24 until 55%%, then 32x32")
     ap.add_argument("--time-budget-min", type=float, default=0.0,
@@ -263,7 +280,7 @@ def main() -> None:
         g.set_state(ck["generator"])
         start_epoch = ck["epoch"]
     elif args.init:
-        model.load_state_dict(torch.load(args.init)["state_dict"])
+        init_weights(model, args.init)
     run_info = {"command": " ".join(sys.argv), "params": params, "macs": macs, "steps_per_epoch": steps_per_epoch,
                 "train_images": len(xt), "val_images": len(xv), "bf16": bf16}
     (args.out / "run.json").write_text(json.dumps(run_info, indent=2))

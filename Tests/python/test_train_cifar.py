@@ -53,3 +53,26 @@ def test_augment_is_a_padded_crop_with_optional_flip():
         assert any(torch.equal(out[i], w) or torch.equal(out[i], w.flip(-1)) for w in windows)
     assert normalize(torch.full((1, 3, 1, 1), 255, dtype=torch.uint8)).flatten().tolist() == pytest.approx(
         [(1 - 0.4914) / 0.2470, (1 - 0.4822) / 0.2435, (1 - 0.4465) / 0.2616], rel=1e-5)
+
+
+@pytest.mark.skipif(torch is None, reason="PyTorch is not installed (training needs it; CI does not train)")
+def test_a_second_cycle_can_start_from_an_exported_model_directory(tmp_path):
+    import argparse
+    from cbam_torch import CBAMResNet
+    from safetensors_io import write
+    from train_cifar import init_weights, model_config
+    args = argparse.Namespace(layers="1,1", widths="8,16", name="t", reduction=4, kernel_size=3)
+    trained = CBAMResNet(model_config(args))
+    for p in trained.parameters():
+        torch.nn.init.normal_(p)
+    exported = {k: v.numpy() for k, v in trained.state_dict().items() if not k.endswith("num_batches_tracked")}
+    write(tmp_path / "model.safetensors", exported)
+    fresh = CBAMResNet(model_config(args))
+    init_weights(fresh, tmp_path)
+    for name, value in trained.state_dict().items():
+        if not name.endswith("num_batches_tracked"):
+            assert torch.equal(fresh.state_dict()[name], value), name
+    del exported["fc.weight"]
+    write(tmp_path / "model.safetensors", exported)
+    with pytest.raises(SystemExit, match="missing \\['fc.weight'\\]"):
+        init_weights(CBAMResNet(model_config(args)), tmp_path)
