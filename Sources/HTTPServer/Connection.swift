@@ -21,7 +21,9 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
         case closed
     }
 
-    private enum Deadline { case none, newConnection, header, body, idle, write, linger, drainLinger }
+    /// `body` is the silence timeout while a body arrives; `bodyTotal` is the whole body's deadline, armed instead
+    /// once it is the sooner of the two.
+    private enum Deadline { case none, newConnection, header, body, bodyTotal, idle, write, linger, drainLinger }
 
     let fd: Int32
     let peer: String
@@ -328,7 +330,15 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
         switch kind {
         case .none: timer.schedule(deadline: .distantFuture); return
         case .newConnection, .header: interval = configuration.headerReadTimeout
-        case .body: interval = max(min(configuration.bodyReadTimeout, bodyDeadline - .now), .zero)
+        case .body, .bodyTotal:
+            let remaining = bodyDeadline - .now
+            if remaining <= configuration.bodyReadTimeout {
+                deadline = .bodyTotal
+                interval = max(remaining, .zero)
+            } else {
+                deadline = .body
+                interval = configuration.bodyReadTimeout
+            }
         case .idle: interval = configuration.idleTimeout
         case .write: interval = configuration.writeTimeout
         case .linger: interval = .seconds(2)
@@ -348,7 +358,7 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
             } else {
                 close()
             }
-        case .body where ContinuousClock.now >= bodyDeadline:
+        case .bodyTotal:
             refuse(HTTPParseError(.requestTimeout, "request_timeout",
                                   "The request body did not arrive within the body timeout (\(configuration.bodyTimeout))."))
         case .body:
