@@ -206,3 +206,13 @@ class CBAMResNet(nn.Module):
             if isinstance(module, CBAM) and module.channel_map is not None:
                 maps.append((name.rsplit(".cbam", 1)[0], module.channel_map, module.spatial_map))
         return maps
+
+
+def load_weights(model: nn.Module, arrays: dict, source) -> None:
+    """Loads a model directory's tensors (`safetensors_io.read` of its `model.safetensors`, read from `source`) into
+    `model`. The exporter drops BN's `num_batches_tracked` counters, so those are the only tensors allowed to be
+    missing; anything else missing or unexpected is a ValueError that names the first few."""
+    missing, unexpected = model.load_state_dict({name: torch.from_numpy(a) for name, a in arrays.items()}, strict=False)
+    missing = [name for name in missing if not name.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        raise ValueError(f"{source}: the weights do not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]}")

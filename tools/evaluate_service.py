@@ -154,23 +154,23 @@ def latency_summary(latencies: list[float]) -> dict:
 
 def load_torch_model(model_dir: Path):
     """(model in eval mode, torchvision preprocessing, config) of a model directory, via tools/cbam_torch.py."""
-    import torch
     from torchvision import transforms
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import safetensors_io
-    from cbam_torch import CBAMResNet
+    from cbam_torch import CBAMResNet, load_weights
     from checkpoint_config import detect_layout
 
     config = json.loads((model_dir / "config.json").read_text())
-    tensors = {k: torch.from_numpy(v) for k, v in safetensors_io.read(model_dir / "model.safetensors").items()}
-    layout = detect_layout({k: tuple(v.shape) for k, v in tensors.items()})
+    weights = model_dir / "model.safetensors"
+    arrays = safetensors_io.read(weights)
+    layout = detect_layout({name: a.shape for name, a in arrays.items()})
     model = CBAMResNet(config, layout="authors" if layout.kind == "authors" else "canonical",
                        mlp_kind=layout.mlp, bias=layout.bias, mlp_name=layout.mlp_name)
-    missing, unexpected = model.load_state_dict(tensors, strict=False)
-    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
-    if missing or unexpected:
-        raise EvaluationError(f"weights do not fit the config: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    try:
+        load_weights(model, arrays, weights)
+    except ValueError as e:
+        raise EvaluationError(str(e)) from None
     inp = config["input"]
     preprocess = transforms.Compose([transforms.Resize(inp["resize"]), transforms.CenterCrop(inp["size"]),
                                      transforms.ToTensor(), transforms.Normalize(inp["mean"], inp["std"])])

@@ -28,7 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cbam_torch import CBAMResNet  # noqa: E402
+from cbam_torch import CBAMResNet, load_weights  # noqa: E402
 from cifar_split import split_files  # noqa: E402
 
 MEAN = [0.4914, 0.4822, 0.4465]
@@ -96,11 +96,10 @@ def init_weights(model: nn.Module, source: Path) -> None:
     if source.is_dir() or source.suffix == ".safetensors":
         from safetensors_io import read
         file = source / "model.safetensors" if source.is_dir() else source
-        state = {name: torch.from_numpy(array.copy()) for name, array in read(file).items()}
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        missing = [name for name in missing if not name.endswith("num_batches_tracked")]
-        if missing or unexpected:
-            raise SystemExit(f"{file}: does not match the model: missing {missing}, unexpected {unexpected}")
+        try:
+            load_weights(model, read(file), file)
+        except ValueError as e:
+            raise SystemExit(str(e)) from None
     else:
         model.load_state_dict(torch.load(source)["state_dict"])
 
