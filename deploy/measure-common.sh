@@ -1,4 +1,5 @@
-# Shared by deploy/measure-*.sh (sourced): a free loopback port, and waiting for a started server's /healthz.
+# Shared by deploy/measure-*.sh (sourced): a free loopback port, waiting for a started server's /healthz, and the
+# wrk script that uploads one JPEG.
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -13,4 +14,15 @@ wait_until_healthy() {
     done
     echo "cbam-serve did not answer /healthz within 60 s" >&2
     return 1
+}
+
+# post_jpeg_lua IMAGE: prints the lines of a wrk script that POSTs IMAGE as image/jpeg with every request.
+post_jpeg_lua() {
+    cat <<LUA
+local f = assert(io.open("$1", "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*all")
+f:close()
+wrk.headers["Content-Type"] = "image/jpeg"
+LUA
 }

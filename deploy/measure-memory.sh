@@ -43,12 +43,7 @@ sleep 2
 kib() { awk -v k="$1" '$1 == k":" { print $2 }' "/proc/$pid/status"; }
 idle_kib="$(kib VmRSS)"
 
-cat > "$work/post.lua" <<LUA
-local f = assert(io.open("$IMAGE", "rb"))
-wrk.method = "POST"
-wrk.body = f:read("*all")
-f:close()
-wrk.headers["Content-Type"] = "image/jpeg"
+{ post_jpeg_lua "$IMAGE"; cat <<'LUA'; } > "$work/post.lua"
 local n = 0
 request = function()
   n = n + 1

@@ -25,13 +25,7 @@ CBAM_HOST=127.0.0.1 CBAM_PORT="$port" CBAM_THREADS="$THREADS" CBAM_LOG_LEVEL=war
     taskset -c "$CORES" "$BIN" serve & pid=$!
 wait_until_healthy "$port" "$pid"
 
-cat > "$work/post.lua" <<LUA
-local f = assert(io.open("$IMAGE", "rb"))
-wrk.method = "POST"
-wrk.body = f:read("*all")
-f:close()
-wrk.headers["Content-Type"] = "image/jpeg"
-LUA
+post_jpeg_lua "$IMAGE" > "$work/post.lua"
 taskset -c "${others:-$CORES}" wrk -t1 -c"$CONCURRENCY" -d"$DURATION" --latency -s "$work/post.lua" \
     "http://127.0.0.1:$port/v1/predict" | tee "$work/wrk.txt"
 batches="$(curl -fs "http://127.0.0.1:$port/metrics" | awk '/^cbam_inference_batch_size_(sum|count)/ { v[$1] = $2 } END { printf "%.2f", v["cbam_inference_batch_size_sum"] / v["cbam_inference_batch_size_count"] }')"
