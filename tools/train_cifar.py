@@ -89,19 +89,52 @@ def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return padded[idx_n, idx_c, rows[:, None, :, None], cols[:, None, None, :]]
 
 
-def init_weights(model: nn.Module, source: Path) -> None:
-    """Loads the weights a second cycle starts from: a training checkpoint (`{"state_dict": ...}`) or a model
-    directory / `model.safetensors` (the exported default model), whose only missing tensors may be BN's
-    `num_batches_tracked` counters, which the exporter drops."""
+def read_weights(source: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a training checkpoint (`{"state_dict": ...}`) or of a model directory / `model.safetensors`
+    (an exported model, which has no BN `num_batches_tracked` counters)."""
     if source.is_dir() or source.suffix == ".safetensors":
         from safetensors_io import read
         file = source / "model.safetensors" if source.is_dir() else source
-        try:
-            load_weights(model, read(file), file)
-        except ValueError as e:
-            raise SystemExit(str(e)) from None
-    else:
-        model.load_state_dict(torch.load(source)["state_dict"])
+        return {name: torch.from_numpy(a) for name, a in read(file).items()}
+    return torch.load(source)["state_dict"]
+
+
+def init_weights(model: nn.Module, source: Path) -> None:
+    """Loads the weights a second cycle starts from; they must fit the model exactly (BN counters aside)."""
+    try:
+        load_weights(model, {name: t.numpy() for name, t in read_weights(source).items()}, source)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
+
+
+def grow_from(model: CBAMResNet, source: Path) -> list[str]:
+    """Net2Net-style deepening (Chen et al., ICLR 2016): a deeper network of the same widths starts as the shallower
+    one. Every tensor of `source` is copied to the tensor of the same name; the blocks `source` lacks (layerX.Y with
+    Y past its depth) keep their random init except the residual branch's last BN, whose scale and shift are zeroed,
+    so the branch outputs 0, CBAM passes 0 through, and the block is relu(0 + x) = x on its post-ReLU input.
+    Returns the names of the new blocks."""
+    old = read_weights(source)
+    state = model.state_dict()
+    misfits = [n for n, t in old.items() if n not in state or state[n].shape != t.shape]
+    if misfits:
+        raise SystemExit(f"{source}: cannot grow from it: {len(misfits)} tensors have no place of the same shape in "
+                         f"the new model, e.g. {misfits[:3]}")
+    def block_of(name: str) -> str:
+        return ".".join(name.split(".")[:2])  # "layer3.1.conv1.weight" -> "layer3.1"
+
+    old_blocks = {block_of(n) for n in old if n.startswith("layer")}
+    missing = [n for n in state if n not in old and not n.endswith("num_batches_tracked")]
+    stale = [n for n in missing if not n.startswith("layer") or block_of(n) in old_blocks]
+    if stale:
+        raise SystemExit(f"{source}: cannot grow from it: tensors of blocks it has are missing, e.g. {stale[:3]}")
+    new_blocks = sorted({block_of(n) for n in missing})
+    model.load_state_dict(old, strict=False)
+    for name in new_blocks:
+        block = model.get_submodule(name)
+        last_bn = block.bn3 if hasattr(block, "bn3") else block.bn2
+        nn.init.zeros_(last_bn.weight)
+        nn.init.zeros_(last_bn.bias)
+    return new_blocks
 
 
 def model_config(args) -> dict:
@@ -177,6 +210,8 @@ def main() -> None:
     ap.add_argument("--resume", action="store_true", help="continue from <out>/last.pth")
     ap.add_argument("--init", type=Path, help="start from these weights, a checkpoint (.pth) or a model directory "
                                               "(a second cycle: new optimizer and schedule)")
+    ap.add_argument("--grow-from", type=Path, help="start from a shallower model of the same widths (checkpoint or "
+                                                   "model directory); the blocks it lacks start as identities")
     ap.add_argument("--progressive", default="",
                     help="e.g. 0.3:16,0.55:24 = train on 16x16 downscaled crops until 30%% of the run, 24x24 until 55%%, then 32x32")
     ap.add_argument("--time-budget-min", type=float, default=0.0,
@@ -280,6 +315,9 @@ def main() -> None:
         start_epoch = ck["epoch"]
     elif args.init:
         init_weights(model, args.init)
+    elif args.grow_from:
+        new_blocks = grow_from(model, args.grow_from)
+        print(f"grown from {args.grow_from}: new identity blocks {', '.join(new_blocks)}", flush=True)
     run_info = {"command": " ".join(sys.argv), "params": params, "macs": macs, "steps_per_epoch": steps_per_epoch,
                 "train_images": len(xt), "val_images": len(xv), "bf16": bf16}
     (args.out / "run.json").write_text(json.dumps(run_info, indent=2))

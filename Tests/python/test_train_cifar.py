@@ -76,3 +76,33 @@ def test_a_second_cycle_can_start_from_an_exported_model_directory(tmp_path):
     write(tmp_path / "model.safetensors", exported)
     with pytest.raises(SystemExit, match="missing \\['fc.weight'\\]"):
         init_weights(CBAMResNet(model_config(args)), tmp_path)
+
+
+@pytest.mark.skipif(torch is None, reason="PyTorch is not installed (training needs it; CI does not train)")
+def test_a_deeper_network_grown_from_a_shallower_one_computes_the_same_function(tmp_path):
+    import argparse
+    from cbam_torch import CBAMResNet
+    from safetensors_io import write
+    from train_cifar import grow_from, model_config
+    shallow_args = argparse.Namespace(layers="1,1", widths="8,16", name="t", reduction=4, kernel_size=3)
+    shallow = CBAMResNet(model_config(shallow_args))
+    torch.manual_seed(0)
+    for p in shallow.parameters():
+        torch.nn.init.normal_(p, std=0.5)
+    write(tmp_path / "model.safetensors",
+          {k: v.numpy() for k, v in shallow.state_dict().items() if not k.endswith("num_batches_tracked")})
+
+    deep = CBAMResNet(model_config(argparse.Namespace(**{**vars(shallow_args), "layers": "3,2"})))
+    assert grow_from(deep, tmp_path) == ["layer1.1", "layer1.2", "layer2.1"]
+    # The new blocks' convolutions keep their random init: only the zeroed last BN makes them identities.
+    assert deep.layer1[1].conv1.weight.abs().sum() > 0
+    x = torch.randn(4, 3, 16, 16)
+    shallow.eval(), deep.eval()
+    with torch.no_grad():
+        assert torch.allclose(deep(x), shallow(x), atol=1e-5)
+        deep.layer2[1].bn2.bias.fill_(0.1)  # the identity really hangs on the zeroed BN
+        assert not torch.allclose(deep(x), shallow(x), atol=1e-3)
+
+    wider = CBAMResNet(model_config(argparse.Namespace(**{**vars(shallow_args), "layers": "2,2", "widths": "8,32"})))
+    with pytest.raises(SystemExit, match="no place of the same shape"):
+        grow_from(wider, tmp_path)
