@@ -36,6 +36,8 @@ struct Serve: AsyncParsableCommand {
     var threads: Int?
     @Option(help: "Largest request body in bytes (413 beyond). (env CBAM_MAX_BODY_BYTES, default 20971520 = 20 MiB)")
     var maxBodyBytes: Int?
+    @Option(help: "Seconds a request body may take to arrive in all, however steadily it trickles (408 past it). (env CBAM_BODY_TIMEOUT_S, default 300)")
+    var bodyTimeoutS: Double?
     @Option(help: "Most open connections (503 beyond). (env CBAM_MAX_CONNECTIONS, default 4096)")
     var maxConnections: Int?
     @Option(help: "Seconds to let requests in flight finish on SIGTERM/SIGINT. (env CBAM_DRAIN_TIMEOUT_S, default 10)")
@@ -93,6 +95,8 @@ struct Serve: AsyncParsableCommand {
         http.port = try int(port, "CBAM_PORT", 8080)
         guard http.port <= 65535 else { throw ValidationError("port must be 0...65535, got \(http.port)") }
         http.limits.maxBodyBytes = try int(maxBodyBytes, "CBAM_MAX_BODY_BYTES", 20 << 20, minimum: 1)
+        http.bodyTimeout = .milliseconds(Int64(try double(bodyTimeoutS, "CBAM_BODY_TIMEOUT_S", 300) * 1000))
+        guard http.bodyTimeout > .zero else { throw ValidationError("CBAM_BODY_TIMEOUT_S must be > 0") }
         http.maxConnections = try int(maxConnections, "CBAM_MAX_CONNECTIONS", 4096, minimum: 1)
         http.drainTimeout = .milliseconds(Int64(try double(drainTimeoutS, "CBAM_DRAIN_TIMEOUT_S", 10) * 1000))
 

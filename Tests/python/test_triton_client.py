@@ -209,7 +209,7 @@ def test_help_lists_every_flag_with_its_environment_variable():
                       ("--max-batch-delay-ms", "CBAM_MAX_BATCH_DELAY_MS"), ("--max-queue", "CBAM_MAX_QUEUE"),
                       ("--request-timeout-ms", "CBAM_REQUEST_TIMEOUT_MS"), ("--threads", "CBAM_THREADS"),
                       ("--max-body-bytes", "CBAM_MAX_BODY_BYTES"), ("--max-connections", "CBAM_MAX_CONNECTIONS"),
-                      ("--drain-timeout-s", "CBAM_DRAIN_TIMEOUT_S"), ("--log-level", "CBAM_LOG_LEVEL"),
+                      ("--body-timeout-s", "CBAM_BODY_TIMEOUT_S"), ("--drain-timeout-s", "CBAM_DRAIN_TIMEOUT_S"), ("--log-level", "CBAM_LOG_LEVEL"),
                       ("--attention-store-size", "CBAM_ATTENTION_STORE_SIZE"), ("--attention-ttl-s", "CBAM_ATTENTION_TTL_S")]:
         assert flag in text and env in text, flag
 
@@ -223,6 +223,40 @@ def test_a_bad_environment_value_is_a_clear_startup_error():
                              capture_output=True, text=True, timeout=30)
     assert missing.returncode != 0
     assert "/nonexistent/model" in missing.stderr
+
+
+def test_the_body_timeout_from_the_environment_ends_a_trickling_upload():
+    """A client sending a byte every 200 ms never trips the 30 s silence timeout; CBAM_BODY_TIMEOUT_S=1 ends it
+    with 408 about a second after the head, and the server goes on answering."""
+    s = Server({"CBAM_BODY_TIMEOUT_S": "1"})
+    try:
+        with socket.create_connection(("127.0.0.1", s.port), timeout=10) as conn:
+            conn.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: t\r\nContent-Type: image/jpeg\r\n"
+                         b"Content-Length: 1000\r\n\r\n")
+            start, reply = time.monotonic(), b""
+            conn.settimeout(0.2)
+            while time.monotonic() - start < 8 and b"\r\n\r\n" not in reply:
+                try:
+                    conn.sendall(b"x")
+                    reply += conn.recv(4096)
+                except socket.timeout:
+                    continue
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+            elapsed = time.monotonic() - start
+            conn.settimeout(2)
+            try:
+                while chunk := conn.recv(4096):
+                    reply += chunk
+            except OSError:
+                pass
+        assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+        assert b"body timeout" in reply
+        assert 0.9 < elapsed < 3.0, elapsed
+        with urllib.request.urlopen(f"http://{s.url}/v2/health/ready", timeout=5) as r:
+            assert r.status == 200
+    finally:
+        assert s.stop() == 0
 
 
 def test_sigterm_lets_a_queued_request_finish():
