@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 
 # ---- CBAM, canonical layout ----------------------------------------------------------------------
