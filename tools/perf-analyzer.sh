@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-MODEL_DIR="${1:-models/cbam-resnet20-cifar10}"
+MODEL_DIR="${1:-models/cbam-resnet10-cifar10}"
 [ -f "$MODEL_DIR/config.json" ] || MODEL_DIR=Tests/CBAMServiceTests/Fixtures/model
 BIN="${CBAM_SERVE_BIN:-.build/release/cbam-serve}"
 INTERVAL="${PA_INTERVAL_MS:-5000}"
