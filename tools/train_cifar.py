@@ -119,6 +119,7 @@ def grow_from(model: CBAMResNet, source: Path) -> list[str]:
     if misfits:
         raise SystemExit(f"{source}: cannot grow from it: {len(misfits)} tensors have no place of the same shape in "
                          f"the new model, e.g. {misfits[:3]}")
+
     def block_of(name: str) -> str:
         return ".".join(name.split(".")[:2])  # "layer3.1.conv1.weight" -> "layer3.1"
 
@@ -208,9 +209,10 @@ def main() -> None:
     ap.add_argument("--no-channels-last", action="store_true")
     ap.add_argument("--bench", type=int, default=0, help="time this many training steps, print sec/epoch, exit")
     ap.add_argument("--resume", action="store_true", help="continue from <out>/last.pth")
-    ap.add_argument("--init", type=Path, help="start from these weights, a checkpoint (.pth) or a model directory "
+    start = ap.add_mutually_exclusive_group()
+    start.add_argument("--init", type=Path, help="start from these weights, a checkpoint (.pth) or a model directory "
                                               "(a second cycle: new optimizer and schedule)")
-    ap.add_argument("--grow-from", type=Path, help="start from a shallower model of the same widths (checkpoint or "
+    start.add_argument("--grow-from", type=Path, help="start from a shallower model of the same widths (checkpoint or "
                                                    "model directory); the blocks it lacks start as identities")
     ap.add_argument("--progressive", default="",
                     help="e.g. 0.3:16,0.55:24 = train on 16x16 downscaled crops until 30%% of the run, 24x24 until 55%%, then 32x32")
