@@ -89,6 +89,18 @@ def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return padded[idx_n, idx_c, rows[:, None, :, None], cols[:, None, None, :]]
 
 
+def cutout(x: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
+    """Cutout (DeVries & Taylor, 2017): one size x size square per image, centred anywhere in it (so it may be clipped
+    at the border), set to 0, which after normalisation is the dataset mean. x: normalised float NCHW."""
+    n, _, h, w = x.shape
+    cy = torch.randint(0, h, (n,), generator=g)
+    cx = torch.randint(0, w, (n,), generator=g)
+    ys = torch.arange(h)[None, :] - (cy[:, None] - size // 2)  # n,h: offset of each row from the square's top
+    xs = torch.arange(w)[None, :] - (cx[:, None] - size // 2)
+    inside = ((ys >= 0) & (ys < size))[:, :, None] & ((xs >= 0) & (xs < size))[:, None, :]  # n,h,w
+    return x.masked_fill(inside[:, None], 0.0)
+
+
 def read_weights(source: Path) -> dict[str, torch.Tensor]:
     """The tensors of a training checkpoint (`{"state_dict": ...}`) or of a model directory / `model.safetensors`
     (an exported model, which has no BN `num_batches_tracked` counters)."""
@@ -201,6 +213,7 @@ def main() -> None:
     ap.add_argument("--momentum", type=float, default=0.9)
     ap.add_argument("--weight-decay", type=float, default=5e-4)
     ap.add_argument("--label-smoothing", type=float, default=0.1)
+    ap.add_argument("--cutout", type=int, default=0, help="side of the Cutout square in pixels (0: no Cutout)")
     ap.add_argument("--pct-start", type=float, default=0.25)
     ap.add_argument("--seed", type=int, default=0, help="seed of the split, the init and the augmentation")
     ap.add_argument("--val-per-class", type=int, default=500)
@@ -272,6 +285,8 @@ def main() -> None:
 
     def step(xb_u8: torch.Tensor, yb: torch.Tensor) -> float:
         xb = normalize(augment(xb_u8, g))
+        if args.cutout:
+            xb = cutout(xb, args.cutout, g)
         size = train_size()
         if size != 32:
             xb = F.interpolate(xb, size=(size, size), mode="bilinear", antialias=True, align_corners=False)

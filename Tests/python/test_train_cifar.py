@@ -56,6 +56,27 @@ def test_augment_is_a_padded_crop_with_optional_flip():
 
 
 @pytest.mark.skipif(torch is None, reason="PyTorch is not installed (training needs it; CI does not train)")
+def test_cutout_zeroes_one_clipped_square_per_image_and_nothing_else():
+    from train_cifar import cutout
+    x = torch.rand(256, 3, 32, 32) + 1.0  # no zeros of its own
+    out = cutout(x, 12, torch.Generator().manual_seed(0))
+    zero = out == 0
+    assert torch.equal(zero[:, 0], zero[:, 1]) and torch.equal(zero[:, 0], zero[:, 2])  # same square in every channel
+    assert torch.equal(out[~zero], x[~zero])
+    clipped = 0
+    for i in range(256):
+        rows = zero[i, 0].any(1).nonzero().flatten()
+        cols = zero[i, 0].any(0).nonzero().flatten()
+        assert 1 <= len(rows) <= 12 and 1 <= len(cols) <= 12
+        assert zero[i, 0].sum() == len(rows) * len(cols)  # a filled rectangle
+        assert rows[-1] - rows[0] + 1 == len(rows) and cols[-1] - cols[0] + 1 == len(cols)
+        clipped += len(rows) * len(cols) < 144
+        if len(rows) < 12:
+            assert rows[0] == 0 or rows[-1] == 31  # only the border clips the square
+    assert 0 < clipped < 256
+
+
+@pytest.mark.skipif(torch is None, reason="PyTorch is not installed (training needs it; CI does not train)")
 def test_a_second_cycle_can_start_from_an_exported_model_directory(tmp_path):
     import argparse
     from cbam_torch import CBAMResNet
