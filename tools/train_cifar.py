@@ -4,8 +4,8 @@
 Data: <data>/<class>/<nnnn>.jpg (the unpacked train.tar.gz). A fixed seed picks 500 images per class as the
 validation split, which is never trained on; the split is written to <out>/split.json.
 All JPEGs are decoded once (PIL, convert("RGB")) into a uint8 cache; augmentation (random crop with 4-pixel
-zero padding, horizontal flip, optional Cutout) runs on tensors. SGD with Nesterov momentum, one-cycle LR, label smoothing,
-bf16 autocast + channels_last (AMX on Sapphire Rapids). Each epoch logs one JSON line and writes
+zero padding, horizontal flip, optional Cutout) runs on tensors. SGD with Nesterov momentum, one-cycle LR, label
+smoothing, bf16 autocast + channels_last (AMX on Sapphire Rapids). Each epoch logs one JSON line and writes
 <out>/last.pth ({"state_dict", "config", "epoch", ...}), so an interrupted run still leaves a model.
 
     python3 tools/train_cifar.py --data /work/scratch/train --out /work/scratch/run \
