@@ -2,10 +2,11 @@
 """Times the Swift engine, PyTorch and ONNX Runtime side by side, in one run, on the same models and inputs.
 
     swift build -c release --product cbam-bench
-    python3 tools/bench_engine.py --threads 2            # prints a Markdown table
+    python3 tools/bench_engine.py --threads 1,2          # prints Markdown tables, one pair per thread count
 
-Models (random, BN statistics measured on random inputs so activations are realistic, no denormals):
-CBAM-ResNet-50 at 224x224 (batch 1 and 8) and CBAM-ResNet-20 for CIFAR at 32x32 (batch 1 and 64).
+Models: CBAM-ResNet-50 at 224x224 (batch 1 and 8) and CBAM-ResNet-20 for CIFAR at 32x32 (batch 1 and 64), random,
+BN statistics measured on random inputs so activations are realistic (no denormals); and the default model,
+models/cbam-resnet10-cifar10 with its trained weights, at 32x32 (batch 1, 8 and 64).
 Each engine runs `--rounds` rounds of `--iterations` timed passes (after `--warmup`), the engines taking turns
 within each round so that a drift in machine load hits all three alike; the table gives the median over all
 timed passes. PyTorch runs under torch.inference_mode with torch.set_num_threads(threads); ONNX Runtime
@@ -37,11 +38,16 @@ ROOT = Path(__file__).resolve().parent.parent
 R20_CONFIG = {"block": "basic", "layers": [3, 3, 3], "widths": [16, 32, 64], "stem": "cifar", "num_classes": 10,
               "attention": {"type": "cbam", "reduction": 16, "kernel_size": 7, "stages": [True, True, True]},
               "input": {"size": 32, "resize": 32, "mean": [0.4914, 0.4822, 0.4465], "std": [0.2470, 0.2435, 0.2616]}}
-MODELS = {"cbam-resnet50": (R50_CONFIG, 224), "cbam-resnet20-cifar": (R20_CONFIG, 32)}
-CASES = [("cbam-resnet50", 1), ("cbam-resnet50", 8), ("cbam-resnet20-cifar", 1), ("cbam-resnet20-cifar", 64)]
+DEFAULT_MODEL = ROOT / "models" / "cbam-resnet10-cifar10"
+MODELS = {"cbam-resnet50": (R50_CONFIG, 224), "cbam-resnet20-cifar": (R20_CONFIG, 32), DEFAULT_MODEL.name: (None, 32)}
+CASES = [("cbam-resnet50", 1), ("cbam-resnet50", 8), ("cbam-resnet20-cifar", 1), ("cbam-resnet20-cifar", 64),
+         (DEFAULT_MODEL.name, 1), (DEFAULT_MODEL.name, 8), (DEFAULT_MODEL.name, 64)]
 
 
 def build_model(name: str, workdir: Path) -> tuple[Path, torch.nn.Module]:
+    if name == DEFAULT_MODEL.name:
+        from evaluate_service import load_torch_model
+        return DEFAULT_MODEL, load_torch_model(DEFAULT_MODEL)[0]
     config, size = MODELS[name]
     config = {"format": "cbam-resnet/1", "name": name, **config}
     directory = workdir / name
@@ -105,7 +111,7 @@ def check_parity(binary: Path, directory: Path, model: torch.nn.Module, size: in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bin", type=Path, default=ROOT / ".build" / "release" / "cbam-bench")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", default="1,2", help="thread counts, comma-separated; each gets its tables")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
@@ -116,61 +122,71 @@ def main() -> None:
 
     import onnxruntime as ort
 
-    torch.set_num_threads(args.threads)
     args.workdir.mkdir(parents=True, exist_ok=True)
     cases = [(c.split(":")[0], int(c.split(":")[1])) for c in args.cases.split(",")]
+    thread_counts = [int(t) for t in args.threads.split(",")]
     models = {}
     for name in dict.fromkeys(m for m, _ in cases):
         directory, model = build_model(name, args.workdir)
         size = MODELS[name][1]
         error = check_parity(args.bin, directory, model, size, args.workdir)
         print(f"{name}: engine vs PyTorch max abs logit difference {error:.2e}", file=sys.stderr)
-        session = None
+        onnx = args.workdir / f"{name}.onnx"
         if not args.no_ort:
-            export_onnx(model, size, directory / "model.onnx")
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = args.threads
-            options.inter_op_num_threads = 1
-            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            session = ort.InferenceSession(str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"])
-        models[name] = (directory, model, size, session)
+            export_onnx(model, size, onnx)
+        models[name] = (directory, model, size, onnx)
 
     engines = ("swift", "torch", "ort")
-    times: dict[tuple[str, int], dict[str, list[float]]] = {c: {e: [] for e in engines} for c in cases}
-    cpu: dict[tuple[str, int], dict[str, list[float]]] = {c: {e: [] for e in engines} for c in cases}
-    for round_ in range(args.rounds):
-        for name, batch in cases:
-            directory, model, size, session = models[name]
-            x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(round_))
-            t, c = times[(name, batch)], cpu[(name, batch)]
+    results = []
+    for threads in thread_counts:
+        torch.set_num_threads(threads)
+        sessions = {}
+        if not args.no_ort:
+            for name, (_, _, _, onnx) in models.items():
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = threads
+                options.inter_op_num_threads = 1
+                options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+                options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                sessions[name] = ort.InferenceSession(str(onnx), options, providers=["CPUExecutionProvider"])
+        times: dict[tuple[str, int], dict[str, list[float]]] = {c: {e: [] for e in engines} for c in cases}
+        cpu: dict[tuple[str, int], dict[str, list[float]]] = {c: {e: [] for e in engines} for c in cases}
+        for round_ in range(args.rounds):
+            for name, batch in cases:
+                directory, model, size, _ = models[name]
+                session = sessions.get(name)
+                x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(round_))
+                t, c = times[(name, batch)], cpu[(name, batch)]
 
-            def record(engine: str, measured: tuple[list[float], list[float]]) -> None:
-                t[engine] += measured[0]
-                c[engine] += measured[1]
+                def record(engine: str, measured: tuple[list[float], list[float]]) -> None:
+                    t[engine] += measured[0]
+                    c[engine] += measured[1]
 
-            record("swift", time_swift(args.bin, directory, batch, size, args.threads, args.warmup, args.iterations))
-            with torch.inference_mode():
-                record("torch", time_calls(lambda: model(x), args.warmup, args.iterations))
-            if session is not None:
-                xn = x.numpy()
-                record("ort", time_calls(lambda: session.run(None, {"input": xn}), args.warmup, args.iterations))
-            print(f"round {round_ + 1}/{args.rounds} {name} batch {batch}: "
-                  + ", ".join(f"{k} {statistics.median(v):.2f} ms" for k, v in t.items() if v), file=sys.stderr)
+                record("swift", time_swift(args.bin, directory, batch, size, threads, args.warmup, args.iterations))
+                with torch.inference_mode():
+                    record("torch", time_calls(lambda: model(x), args.warmup, args.iterations))
+                if session is not None:
+                    xn = x.numpy()
+                    record("ort", time_calls(lambda: session.run(None, {"input": xn}), args.warmup, args.iterations))
+                print(f"threads {threads} round {round_ + 1}/{args.rounds} {name} batch {batch}: "
+                      + ", ".join(f"{k} {statistics.median(v):.2f} ms" for k, v in t.items() if v), file=sys.stderr)
+        results.append((threads, os.getloadavg()[0], times, cpu))
+        del sessions
 
-    load = os.getloadavg()
-    print(f"\n{platform.machine()}, {os.cpu_count()} logical CPUs (load average {load[0]:.1f}), threads={args.threads}, "
-          f"torch {torch.__version__}, onnxruntime {ort.__version__}; median of {args.rounds}x{args.iterations} passes\n")
-    for title, table in (("wall-clock", times), ("process CPU time", cpu)):
-        print(f"{title}:\n")
-        print("| model | input | engine (ms) | PyTorch (ms) | ONNX Runtime (ms) | PyTorch / engine | ORT / engine |")
-        print("|---|---|---:|---:|---:|---:|---:|")
-        for (name, batch), t in table.items():
-            size = MODELS[name][1]
-            s, p = statistics.median(t["swift"]), statistics.median(t["torch"])
-            o = statistics.median(t["ort"]) if t["ort"] else float("nan")
-            print(f"| {name} | {batch}x3x{size}x{size} | {s:.2f} | {p:.2f} | {o:.2f} | {p / s:.2f}x | {o / s:.2f}x |")
-        print()
+    print(f"\n{platform.machine()}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, "
+          f"onnxruntime {ort.__version__}; median of {args.rounds}x{args.iterations} passes; ratios > 1: engine faster\n")
+    for threads, load, times, cpu in results:
+        print(f"### threads = {threads} (load average {load:.1f} at the end)\n")
+        for title, table in (("wall-clock", times), ("process CPU time", cpu)):
+            print(f"{title}:\n")
+            print("| model | input | engine (ms) | PyTorch (ms) | ONNX Runtime (ms) | PyTorch / engine | ORT / engine |")
+            print("|---|---|---:|---:|---:|---:|---:|")
+            for (name, batch), t in table.items():
+                size = MODELS[name][1]
+                s, p = statistics.median(t["swift"]), statistics.median(t["torch"])
+                o = statistics.median(t["ort"]) if t["ort"] else float("nan")
+                print(f"| {name} | {batch}x3x{size}x{size} | {s:.2f} | {p:.2f} | {o:.2f} | {p / s:.2f}x | {o / s:.2f}x |")
+            print()
 
 
 if __name__ == "__main__":

@@ -68,17 +68,17 @@ public final class CBAMModel: @unchecked Sendable {
                            slices: min(batch, BLASThreads.count))
     }
 
-    /// `forward` with the batch split into `slices` parts run concurrently (1: one pass with multithreaded GEMMs).
+    /// `forward` with the batch split into `slices` parts run concurrently, each on one thread; a single slice
+    /// splits its layers over `BLASThreads.count` threads instead, unless the pass is too small to pay for that.
     func forward(_ input: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int, attention: Bool,
                  slices: Int) throws(ModelError) -> ForwardResult {
-        let threads = BLASThreads.count
+        _ = BLASThreads.pinOpenBLAS
         let slices = max(1, min(slices, batch))
         if slices == 1 {
-            // A small pass is over before GEMM threads would pay for their meeting at every layer.
-            let small = threads > 1 && Double(batch * height * width) * multiplyAddsPerPixel < Self.multithreadingThreshold
-            if small { BLASThreads.set(1) }
-            defer { if small { BLASThreads.set(threads) } }
-            let pass = run(input.baseAddress!, batch: batch, height: height, width: width, attention: attention, in: workspaces[0])
+            // A small pass is over before the threads would pay for their meeting at every layer.
+            let small = Double(batch * height * width) * multiplyAddsPerPixel < Self.multithreadingThreshold
+            let pass = run(input.baseAddress!, batch: batch, height: height, width: width, attention: attention,
+                           threads: small ? 1 : BLASThreads.count, in: workspaces[0])
             return ForwardResult(numClasses: numClasses, logits: pass.logits, attention: pass.attention)
         }
         while workspaces.count < slices { workspaces.append(Workspace()) }
@@ -86,20 +86,18 @@ public final class CBAMModel: @unchecked Sendable {
         let bounds = (0...slices).map { $0 * batch / slices }
         let passes = SlicePasses(count: slices)
         nonisolated(unsafe) let base = input.baseAddress!
-        BLASThreads.set(1)
-        defer { BLASThreads.set(threads) }
         DispatchQueue.concurrentPerform(iterations: slices) { i in
             passes[i] = run(base + bounds[i] * perImage, batch: bounds[i + 1] - bounds[i], height: height, width: width,
-                            attention: attention, in: workspaces[i])
+                            attention: attention, threads: 1, in: workspaces[i])
         }
         return ForwardResult(numClasses: numClasses, logits: passes.all.flatMap(\.logits), attention: passes.all.flatMap(\.attention))
     }
 
-    /// One forward pass of `batch` images through the network in `workspace`.
+    /// One forward pass of `batch` images through the network in `workspace`, its convolutions on `threads` threads.
     private func run(_ input: UnsafePointer<Float>, batch: Int, height: Int, width: Int, attention: Bool,
-                     in workspace: Workspace) -> (logits: [Float], attention: [[AttentionMap]]) {
-        let plan = memoryPlan(batch: batch, height: height, width: width)
-        workspace.reserve(activation: plan.activation, columns: plan.columns, scratch: plan.scratch)
+                     threads: Int, in workspace: Workspace) -> (logits: [Float], attention: [[AttentionMap]]) {
+        let plan = memoryPlan(batch: batch, height: height, width: width, threads: threads)
+        workspace.reserve(activation: plan.activation, columns: plan.columns, threads: threads, scratch: plan.scratch)
 
         let a = workspace.activations
         var buffers = BlockBuffers(input: a[0], first: a[1], second: a[2], output: a[3])
@@ -111,7 +109,7 @@ public final class CBAMModel: @unchecked Sendable {
             }
         }
         var x = FeatureMap(data: buffers.first, channels: 3, batch: batch, height: height, width: width)
-        x = stem(x, into: stemPool ? buffers.second : buffers.input, columns: workspace.columns)
+        x = stem(x, into: stemPool ? buffers.second : buffers.input, buffers: workspace.columns)
         if stemPool {
             let (oh, ow) = Self.stemPoolSize(height: x.height, width: x.width)
             maxPool(x, kernel: 3, stride: 2, padding: 1, outHeight: oh, outWidth: ow, into: buffers.input)
@@ -160,10 +158,10 @@ public final class CBAMModel: @unchecked Sendable {
         ((height + 2 - 3) / 2 + 1, (width + 2 - 3) / 2 + 1)
     }
 
-    /// The largest activation, im2col and scratch sizes a forward pass of this shape needs.
-    func memoryPlan(batch n: Int, height: Int, width: Int) -> (activation: Int, columns: Int, scratch: Int) {
+    /// The largest activation, per-thread convolution buffer and scratch sizes a forward pass of this shape needs.
+    func memoryPlan(batch n: Int, height: Int, width: Int, threads: Int = 1) -> (activation: Int, columns: Int, scratch: Int) {
         var activation = 3 * n * height * width
-        var columns = stem.columnCount(batch: n, height: height, width: width)
+        var columns = stem.bufferCount(batch: n, height: height, width: width, threads: threads)
         var (h, w) = stem.outputSize(height: height, width: width)
         activation = max(activation, stem.outChannels * n * h * w)
         if stemPool { (h, w) = Self.stemPoolSize(height: h, width: w) }
@@ -171,11 +169,11 @@ public final class CBAMModel: @unchecked Sendable {
         for block in blocks {
             let (inH, inW) = (h, w)
             for conv in block.convolutions {
-                columns = max(columns, conv.columnCount(batch: n, height: h, width: w))
+                columns = max(columns, conv.bufferCount(batch: n, height: h, width: w, threads: threads))
                 (h, w) = conv.outputSize(height: h, width: w)
                 activation = max(activation, conv.outChannels * n * h * w)
             }
-            if let d = block.downsample { columns = max(columns, d.columnCount(batch: n, height: inH, width: inW)) }
+            if let d = block.downsample { columns = max(columns, d.bufferCount(batch: n, height: inH, width: inW, threads: threads)) }
             if let cbam = block.cbam {
                 scratch = max(scratch, CBAM.scratchCount(channels: cbam.channel.channels, hidden: cbam.channel.hidden,
                                                          batch: n, height: h, width: w))

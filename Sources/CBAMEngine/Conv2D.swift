@@ -1,7 +1,8 @@
 /// A convolution with its BatchNorm folded in at load time and an optional fused ReLU:
 /// `y = relu?(W' ∗ x + b')`, `W' = W·γ/√(σ²+ε)`, `b' = β − μ·γ/√(σ²+ε)`.
-/// A 1x1 stride-1 convolution is a plain GEMM on the input; the others go through `im2col`.
-struct Conv2D {
+/// A 1x1 stride-1 convolution is a plain GEMM on the input; a 3x3 stride-1 one on a large enough map runs as
+/// Winograd F(2x2, 3x3) with weights transformed at load; the others go through `im2col`.
+struct Conv2D: Sendable {
     let inChannels: Int
     let outChannels: Int
     let kernel: Int
@@ -11,6 +12,8 @@ struct Conv2D {
     /// `[outChannels, inChannels·kernel·kernel]`, row-major.
     let weight: [Float]
     let bias: [Float]
+    /// The same convolution in the Winograd domain, for 3x3 stride-1 "same" convolutions.
+    let winograd: WinogradConvolution?
 
     init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, relu: Bool, weight: [Float], bias: [Float]) {
         precondition(weight.count == outChannels * inChannels * kernel * kernel && bias.count == outChannels)
@@ -22,6 +25,9 @@ struct Conv2D {
         self.relu = relu
         self.weight = weight
         self.bias = bias
+        let sameThreeByThree = kernel == 3 && stride == 1 && padding == 1
+        winograd = sameThreeByThree ? WinogradConvolution(inChannels: inChannels, outChannels: outChannels, relu: relu,
+                                                          weight: weight, bias: bias) : nil
     }
 
     /// Folds BatchNorm statistics `(γ, β, μ, σ²)` into a bias-free convolution weight `[Cout, Cin, k, k]`.
@@ -45,13 +51,28 @@ struct Conv2D {
 
     var needsColumns: Bool { kernel != 1 || stride != 1 || padding != 0 }
 
-    /// Floats of im2col columns this convolution needs for an input of this shape (0 for a plain GEMM): one tile.
-    func columnCount(batch: Int, height: Int, width: Int) -> Int {
+    /// Whether a pass of this shape runs in the Winograd domain: only where there are enough tiles to amortise
+    /// the 16 GEMMs (on tiny maps the transformed weights, 16/9 the size, cost more than the multiplies saved).
+    func usesWinograd(batch: Int, height: Int, width: Int) -> Bool {
+        winograd != nil && batch * WinogradConvolution.tiles(height) * WinogradConvolution.tiles(width) >= Self.winogradMinimumTiles
+    }
+    static let winogradMinimumTiles = 16
+
+    /// Floats of each thread's buffer for an input of this shape: one tile of im2col columns (0 for a plain GEMM),
+    /// or one Winograd block.
+    func bufferCount(batch: Int, height: Int, width: Int, threads: Int) -> Int {
+        if usesWinograd(batch: batch, height: height, width: width), let winograd {
+            return winograd.bufferCount(batch: batch, height: height, width: width, threads: threads)
+        }
         guard needsColumns else { return 0 }
         let (oh, ow) = outputSize(height: height, width: width)
         let depth = inChannels * kernel * kernel
-        let rowsPerTile = max(1, min(batch * oh, Self.tileColumns(depth: depth) / ow))
-        return depth * rowsPerTile * ow
+        return depth * rowsPerTile(rows: batch * oh, width: ow, depth: depth, threads: threads) * ow
+    }
+
+    /// Output rows per tile: about `tileColumns` columns, and at least one tile per thread when there are rows enough.
+    func rowsPerTile(rows: Int, width: Int, depth: Int, threads: Int) -> Int {
+        max(1, min(rows, Self.tileColumns(depth: depth) / width, (rows + threads - 1) / threads))
     }
 
     func multiplyAdds(height: Int, width: Int) -> Int {
@@ -59,25 +80,30 @@ struct Conv2D {
         return outChannels * inChannels * kernel * kernel * oh * ow
     }
 
-    /// Runs the convolution on `input`, writing `[Cout, N, Ho, Wo]` to `output` (which must not alias `input`).
+    /// Runs the convolution on `input`, writing `[Cout, N, Ho, Wo]` to `output` (which must not alias `input`),
+    /// on as many threads as there are `buffers` (each thread's own scratch, `bufferCount` floats).
     ///
-    /// The output columns (one per output pixel of the batch) are done in tiles of whole output rows, each tile
-    /// unfolded, multiplied and given its bias and ReLU while it is still in cache.
+    /// Off the Winograd path, the output columns (one per output pixel of the batch) are done in tiles of whole
+    /// output rows, each tile unfolded, multiplied and given its bias and ReLU while it is still in cache.
     @discardableResult
     func callAsFunction(_ input: FeatureMap, into output: UnsafeMutablePointer<Float>,
-                        columns: UnsafeMutablePointer<Float>) -> FeatureMap {
+                        buffers: [UnsafeMutablePointer<Float>]) -> FeatureMap {
         precondition(input.channels == inChannels, "Conv2D: input has \(input.channels) channels, expected \(inChannels)")
+        if usesWinograd(batch: input.batch, height: input.height, width: input.width), let winograd {
+            return winograd(input, into: output, buffers: buffers)
+        }
         let (oh, ow) = outputSize(height: input.height, width: input.width)
         let out = FeatureMap(data: output, channels: outChannels, batch: input.batch, height: oh, width: ow)
         let k = inChannels * kernel * kernel
         let rows = input.batch * oh
-        let rowsPerTile = max(1, min(rows, Self.tileColumns(depth: k) / ow))
+        let perTile = rowsPerTile(rows: rows, width: ow, depth: k, threads: buffers.count)
         weight.withUnsafeBufferPointer { w in
             bias.withUnsafeBufferPointer { b in
-                var row = 0
-                while row < rows {
-                    let tileRows = min(rowsPerTile, rows - row)
+                parallelFor((rows + perTile - 1) / perTile, threads: buffers.count) { tile, thread in
+                    let row = tile * perTile
+                    let tileRows = min(perTile, rows - row)
                     let (first, count) = (row * ow, tileRows * ow)
+                    let columns = buffers[thread]
                     let source: UnsafePointer<Float>, ldb: Int
                     if needsColumns {
                         im2col(input, kernel: kernel, stride: stride, padding: padding, outHeight: oh, outWidth: ow,
@@ -91,7 +117,6 @@ struct Conv2D {
                     gemm(m: outChannels, n: count, k: k, a: w.baseAddress!, lda: k, b: source, ldb: ldb,
                          c: output + first, ldc: out.plane, beta: 1)
                     if relu { rectify(output + first, channels: outChannels, count: count, stride: out.plane) }
-                    row += tileRows
                 }
             }
         }

@@ -11,8 +11,3 @@ func gemm(m: Int, n: Int, k: Int,
                 Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
-/// The number of threads OpenBLAS uses for each GEMM.
-public enum BLASThreads {
-    public static func set(_ count: Int) { openblas_set_num_threads(Int32(max(1, count))) }
-    public static var count: Int { Int(openblas_get_num_threads()) }
-}

@@ -23,12 +23,12 @@ struct ResidualBlock {
         var temporaries = (buffers.first, buffers.second)
         for (i, conv) in convolutions.enumerated() {
             let destination = i == convolutions.count - 1 ? buffers.output : temporaries.0
-            x = conv(x, into: destination, columns: workspace.columns)
+            x = conv(x, into: destination, buffers: workspace.columns)
             temporaries = (temporaries.1, temporaries.0)
         }
         let identity: UnsafePointer<Float>
         if let downsample {
-            identity = UnsafePointer(downsample(input, into: temporaries.0, columns: workspace.columns).data)
+            identity = UnsafePointer(downsample(input, into: temporaries.0, buffers: workspace.columns).data)
         } else {
             identity = UnsafePointer(input.data)
         }

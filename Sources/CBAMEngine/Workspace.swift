@@ -3,8 +3,9 @@
 final class Workspace {
     /// Activation buffers a residual block rotates through (input, two intermediates, output).
     private(set) var activations: [UnsafeMutablePointer<Float>] = []
-    /// im2col columns, and the strided gather of 1x1 stride-2 convolutions.
-    private(set) var columns: UnsafeMutablePointer<Float>
+    /// One buffer per thread a convolution runs on: its im2col tile (also the strided gather of 1x1 stride-2
+    /// convolutions) or its Winograd block.
+    private(set) var columns: [UnsafeMutablePointer<Float>]
     /// Small per-image vectors: CBAM pools, MLP activations, attention maps, pooled features, logits.
     private(set) var scratch: UnsafeMutablePointer<Float>
 
@@ -18,18 +19,18 @@ final class Workspace {
 
     init() {
         activations = (0..<Self.activationBufferCount).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: 1) }
-        columns = .allocate(capacity: 1)
+        columns = [.allocate(capacity: 1)]
         scratch = .allocate(capacity: 1)
     }
 
     deinit {
         activations.forEach { $0.deallocate() }
-        columns.deallocate()
+        columns.forEach { $0.deallocate() }
         scratch.deallocate()
     }
 
-    /// Makes sure each buffer holds at least the given number of floats.
-    func reserve(activation: Int, columns columnCount: Int, scratch scratchCount: Int) {
+    /// Makes sure each buffer holds at least the given number of floats, with `threads` column buffers.
+    func reserve(activation: Int, columns columnCount: Int, threads: Int, scratch scratchCount: Int) {
         if activation > activationCapacity {
             for i in activations.indices {
                 activations[i].deallocate()
@@ -38,10 +39,10 @@ final class Workspace {
             activationCapacity = activation
             allocations += 1
         }
-        if columnCount > columnCapacity {
-            columns.deallocate()
-            columns = .allocate(capacity: columnCount)
-            columnCapacity = columnCount
+        if columnCount > columnCapacity || threads != columns.count {
+            columns.forEach { $0.deallocate() }
+            columns = (0..<threads).map { _ in .allocate(capacity: max(columnCount, columnCapacity)) }
+            columnCapacity = max(columnCount, columnCapacity)
             allocations += 1
         }
         if scratchCount > scratchCapacity {

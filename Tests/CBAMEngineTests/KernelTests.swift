@@ -62,21 +62,24 @@ import Testing
                               weight: weight, bias: bias)
             let expected = naiveConvolution(x, n: c.n, cin: c.cin, h: c.h, w: c.w, weight: weight, bias: bias, cout: c.cout,
                                             k: c.k, s: c.s, p: c.p, relu: relu)
-            var input = toChannelMajor(x, n: c.n, c: c.cin, hw: c.h * c.w)
-            var output = [Float](repeating: .nan, count: expected.values.count)
-            var columns = [Float](repeating: .nan, count: max(1, conv.columnCount(batch: c.n, height: c.h, width: c.w)))
-            let shape = input.withUnsafeMutableBufferPointer { xp in
-                output.withUnsafeMutableBufferPointer { yp in
-                    columns.withUnsafeMutableBufferPointer { cp in
+            for threads in [1, 2] {
+                var input = toChannelMajor(x, n: c.n, c: c.cin, hw: c.h * c.w)
+                var output = [Float](repeating: .nan, count: expected.values.count)
+                let count = max(1, conv.bufferCount(batch: c.n, height: c.h, width: c.w, threads: threads))
+                let buffers = (0..<threads).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: count) }
+                defer { buffers.forEach { $0.deallocate() } }
+                buffers.forEach { $0.initialize(repeating: .nan, count: count) }
+                let shape = input.withUnsafeMutableBufferPointer { xp in
+                    output.withUnsafeMutableBufferPointer { yp in
                         conv(FeatureMap(data: xp.baseAddress!, channels: c.cin, batch: c.n, height: c.h, width: c.w),
-                             into: yp.baseAddress!, columns: cp.baseAddress!)
+                             into: yp.baseAddress!, buffers: buffers)
                     }
                 }
+                #expect(shape.height == expected.oh && shape.width == expected.ow)
+                let got = toImageMajor(output, n: c.n, c: c.cout, hw: expected.oh * expected.ow)
+                // Float32 rounding grows with the number of products summed; an indexing error would be O(1).
+                #expect(maxAbsDifference(got, expected.values) <= max(1e-5, 1e-6 * Float(c.cin * c.k * c.k)))
             }
-            #expect(shape.height == expected.oh && shape.width == expected.ow)
-            let got = toImageMajor(output, n: c.n, c: c.cout, hw: expected.oh * expected.ow)
-            // Float32 rounding grows with the number of products summed; an indexing error would be O(1).
-            #expect(maxAbsDifference(got, expected.values) <= max(1e-5, 1e-6 * Float(c.cin * c.k * c.k)))
         }
     }
 
@@ -94,7 +97,7 @@ import Testing
         let conv = Conv2D(inChannels: cin, outChannels: cout, kernel: k, stride: 1, padding: 1, relu: false, convolution: w, batchNorm: bn)
         var input = x, output = [Float](repeating: 0, count: cout * 25), columns = [Float](repeating: 0, count: cin * k * k * 25)
         input.withUnsafeMutableBufferPointer { xp in output.withUnsafeMutableBufferPointer { yp in columns.withUnsafeMutableBufferPointer { cp in
-            _ = conv(FeatureMap(data: xp.baseAddress!, channels: cin, batch: 1, height: 5, width: 5), into: yp.baseAddress!, columns: cp.baseAddress!)
+            _ = conv(FeatureMap(data: xp.baseAddress!, channels: cin, batch: 1, height: 5, width: 5), into: yp.baseAddress!, buffers: [cp.baseAddress!])
         } } }
         #expect(maxAbsDifference(output, expected) <= 1e-5)
     }

@@ -1,0 +1,47 @@
+import COpenBLAS
+import Dispatch
+import Foundation
+import Synchronization
+
+/// The number of threads a forward pass uses. The engine splits the work itself (the batch into slices, or a layer
+/// into blocks), so OpenBLAS is pinned to one thread, once, and every GEMM runs on the thread that calls it:
+/// `set(1)` means one busy core. (The name is kept from when this set OpenBLAS's own thread count.)
+public enum BLASThreads {
+    private static let requested = Atomic<Int>(0)
+    /// OpenBLAS runs every GEMM on its caller: set once, before the engine's first GEMM. The pthreads build
+    /// started its pool when it was loaded, and those threads spin for a while before they sleep; a one-thread pass
+    /// would pay for a second busy core, so the pool is shut down too (where this OpenBLAS build has one).
+    static let pinOpenBLAS: Void = {
+        openblas_set_num_threads(1)
+        if let handle = dlopen(nil, RTLD_NOW), let shutdown = dlsym(handle, "blas_thread_shutdown_") {
+            _ = unsafeBitCast(shutdown, to: (@convention(c) () -> Int32).self)()
+        }
+    }()
+
+    public static func set(_ count: Int) {
+        _ = pinOpenBLAS
+        requested.store(max(1, count), ordering: .relaxed)
+    }
+
+    /// The count last `set`, else the number of processors this process may run on.
+    public static var count: Int {
+        let n = requested.load(ordering: .relaxed)
+        return n > 0 ? n : max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }
+}
+
+/// Runs `body(index, thread)` for `index` in `0..<count` on up to `threads` threads (`thread` in `0..<threads`
+/// names the caller's buffer); indices are dealt round-robin, so each thread's share is fixed up front.
+func parallelFor(_ count: Int, threads: Int, _ body: (_ index: Int, _ thread: Int) -> Void) {
+    let threads = min(threads, count)
+    if threads <= 1 {
+        for i in 0..<count { body(i, 0) }
+        return
+    }
+    withoutActuallyEscaping(body) { body in
+        nonisolated(unsafe) let body = body
+        DispatchQueue.concurrentPerform(iterations: threads) { thread in
+            for i in stride(from: thread, to: count, by: threads) { body(i, thread) }
+        }
+    }
+}
