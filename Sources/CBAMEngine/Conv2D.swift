@@ -26,7 +26,7 @@ struct Conv2D: Sendable {
         self.weight = weight
         self.bias = bias
         let sameThreeByThree = kernel == 3 && stride == 1 && padding == 1
-        winograd = sameThreeByThree ? WinogradConvolution(inChannels: inChannels, outChannels: outChannels, relu: relu,
+        winograd = sameThreeByThree ? WinogradConvolution(.f4x4, inChannels: inChannels, outChannels: outChannels, relu: relu,
                                                           weight: weight, bias: bias) : nil
     }
 
@@ -54,7 +54,8 @@ struct Conv2D: Sendable {
     /// Whether a pass of this shape runs in the Winograd domain: only where there are enough tiles to amortise
     /// the 16 GEMMs (on tiny maps the transformed weights, 16/9 the size, cost more than the multiplies saved).
     func usesWinograd(batch: Int, height: Int, width: Int) -> Bool {
-        winograd != nil && batch * WinogradConvolution.tiles(height) * WinogradConvolution.tiles(width) >= Self.winogradMinimumTiles
+        guard let winograd else { return false }
+        return batch * winograd.tiles(height) * winograd.tiles(width) >= Self.winogradMinimumTiles
     }
     static let winogradMinimumTiles = 16
 

@@ -1,43 +1,48 @@
-/// A 3x3 stride-1 "same" convolution by Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray, 2016):
-/// each 2x2 output tile is `Y = Aᵀ [Σ_ci (G g Gᵀ) ⊙ (Bᵀ d Bᵀ)] A` over the 4x4 input tile `d` around it, which
-/// takes 16 multiplies per tile and channel pair instead of 36.
+/// A 3x3 stride-1 "same" convolution by Winograd's minimal filtering (Lavin & Gray, 2016), F(2x2, 3x3) or
+/// F(4x4, 3x3): each m x m output tile is `Y = Aᵀ [Σ_ci (G g Gᵀ) ⊙ (Bᵀ d B)] A` over the (m+2) x (m+2) input tile
+/// `d` around it: 16 multiplies per tile and channel pair instead of 36 for F(2x2), 36 instead of 144 for F(4x4).
 ///
-/// The weights are transformed once, at load, into 16 matrices `U[ξ] = [Cout, Cin]` (ξ = the 4x4 position).
-/// A pass runs in blocks of whole tile rows: the input transform writes `V[ξ] = [Cin, tiles]`, 16 GEMMs make
+/// The weights are transformed once, at load, into (m+2)² matrices `U[ξ] = [Cout, Cin]` (ξ a position in the tile).
+/// A pass runs in blocks of whole tile rows: the input transform writes `V[ξ] = [Cin, tiles]`, one GEMM per ξ makes
 /// `M[ξ] = U[ξ] · V[ξ]`, and the output transform writes the tiles with the bias and ReLU applied.
 /// Blocks are independent, so threads take whole blocks, each in its own buffer.
 struct WinogradConvolution: Sendable {
+    /// The output tile's side m.
+    enum Variant: Int, Sendable {
+        case f2x2 = 2, f4x4 = 4
+    }
+
+    let variant: Variant
     let inChannels: Int
     let outChannels: Int
     let relu: Bool
-    /// `[16, Cout, Cin]`: `U[ξ][o][i] = (G g[o][i] Gᵀ)[ξ]`.
+    /// `[(m+2)², Cout, Cin]`: `U[ξ][o][i] = (G g[o][i] Gᵀ)[ξ]`.
     let transformedWeight: [Float]
     let bias: [Float]
 
-    /// Transforms `weight` (`[Cout, Cin, 3, 3]`) by `G` of F(2x2, 3x3) on both sides.
-    init(inChannels cin: Int, outChannels cout: Int, relu: Bool, weight: [Float], bias: [Float]) {
-        precondition(weight.count == cout * cin * 9 && bias.count == cout, "Winograd F(2x2,3x3): weight is not [\(cout),\(cin),3,3]")
-        var u = [Float](repeating: 0, count: 16 * cout * cin)
+    /// Transforms `weight` (`[Cout, Cin, 3, 3]`) by the variant's `G` on both sides (in double precision).
+    init(_ variant: Variant, inChannels cin: Int, outChannels cout: Int, relu: Bool, weight: [Float], bias: [Float]) {
+        precondition(weight.count == cout * cin * 9 && bias.count == cout, "Winograd: weight is not [\(cout),\(cin),3,3]")
+        let g: [[Double]] = switch variant {
+        case .f2x2: [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
+        case .f4x4: [[1.0 / 4, 0, 0], [-1.0 / 6, -1.0 / 6, -1.0 / 6], [-1.0 / 6, 1.0 / 6, -1.0 / 6],
+                     [1.0 / 24, 1.0 / 12, 1.0 / 6], [1.0 / 24, -1.0 / 12, 1.0 / 6], [0, 0, 1]]
+        }
+        let t = g.count
+        var u = [Float](repeating: 0, count: t * t * cout * cin)
         for o in 0..<cout {
             for i in 0..<cin {
-                let g = Array(weight[(o * cin + i) * 9..<(o * cin + i) * 9 + 9])
-                // Gg: 4x3, rows (g0, (g0+g1+g2)/2, (g0−g1+g2)/2, g2) of the kernel's columns.
-                var gg = [Float](repeating: 0, count: 12)
-                for c in 0..<3 {
-                    let (a, b, d) = (g[c], g[3 + c], g[6 + c])
-                    gg[c] = a
-                    gg[3 + c] = (a + b + d) / 2
-                    gg[6 + c] = (a - b + d) / 2
-                    gg[9 + c] = d
-                }
-                // (Gg)Gᵀ: the same combination along each row.
-                for r in 0..<4 {
-                    let (a, b, d) = (gg[r * 3], gg[r * 3 + 1], gg[r * 3 + 2])
-                    let row = [a, (a + b + d) / 2, (a - b + d) / 2, d]
-                    for c in 0..<4 { u[((r * 4 + c) * cout + o) * cin + i] = row[c] }
+                let kernel = (0..<9).map { Double(weight[(o * cin + i) * 9 + $0]) }
+                for r in 0..<t {
+                    for c in 0..<t {
+                        var sum = 0.0
+                        for ky in 0..<3 { for kx in 0..<3 { sum += g[r][ky] * kernel[ky * 3 + kx] * g[c][kx] } }
+                        u[((r * t + c) * cout + o) * cin + i] = Float(sum)
+                    }
                 }
             }
         }
+        self.variant = variant
         inChannels = cin
         outChannels = cout
         self.relu = relu
@@ -45,26 +50,31 @@ struct WinogradConvolution: Sendable {
         self.bias = bias
     }
 
-    static func tiles(_ size: Int) -> Int { (size + 1) / 2 }
+    /// The output tile's side m, and the input tile's m + 2.
+    var outputTile: Int { variant.rawValue }
+    var inputTile: Int { variant.rawValue + 2 }
+    var points: Int { inputTile * inputTile }
 
-    /// Tile rows per block: the block's `V` and `M` (16·(Cin+Cout)·tiles floats) about 1 MB, at least one tile row,
-    /// and at least as many blocks as threads when the map allows it.
+    func tiles(_ size: Int) -> Int { (size + outputTile - 1) / outputTile }
+
+    /// Tile rows per block: the block's `V` and `M` (points·(Cin+Cout)·tiles floats) about 4 MB (measured: larger
+    /// GEMMs win over keeping the block in L2), at least one tile row, and at least one block per thread.
     func rowsPerBlock(batch: Int, height: Int, width: Int, threads: Int) -> Int {
-        let (rows, tw) = (batch * Self.tiles(height), Self.tiles(width))
-        let byCache = max(1, (1 << 18) / (16 * (inChannels + outChannels) * tw))
+        let (rows, tw) = (batch * tiles(height), tiles(width))
+        let byCache = max(1, (1 << 20) / (points * (inChannels + outChannels) * tw))
         return max(1, min(byCache, (rows + threads - 1) / threads))
     }
 
-    /// Floats one thread's buffer needs: `V` and `M` of a block, then the even/odd columns of four input rows.
+    /// Floats one thread's buffer needs: `V` and `M` of a block, then the transforms' scratch.
     func bufferCount(batch: Int, height: Int, width: Int, threads: Int) -> Int {
-        let tw = Self.tiles(width)
+        let tw = tiles(width)
         let tiles = rowsPerBlock(batch: batch, height: height, width: width, threads: threads) * tw
-        return 16 * (inChannels + outChannels) * (tiles + Self.slack) + 8 * Self.columnsLength(tw) + 16
+        return points * (inChannels + outChannels) * (tiles + Self.slack) + 28 * Self.columnsLength(tw) + 512
     }
 
     /// Floats after each row of `V` and `M` that the 8-wide transforms may run into past the last tile.
     static let slack = 8
-    /// Length of each even/odd column array: 8-wide loads at k and k + 1 for every k < tiles.
+    /// Length of each column-phase array: 8-wide loads at k and k + 1 for every k < tiles.
     static func columnsLength(_ tw: Int) -> Int { (tw + 7) / 8 * 8 + 8 }
 
     /// `output = relu?(conv3x3(input) + bias)`, `[Cout, N, H, W]`; `buffers` holds one buffer per thread.
@@ -72,7 +82,7 @@ struct WinogradConvolution: Sendable {
                         buffers: [UnsafeMutablePointer<Float>]) -> FeatureMap {
         precondition(input.channels == inChannels, "Winograd: input has \(input.channels) channels, expected \(inChannels)")
         let out = FeatureMap(data: output, channels: outChannels, batch: input.batch, height: input.height, width: input.width)
-        let rows = input.batch * Self.tiles(input.height)
+        let rows = input.batch * tiles(input.height)
         let perBlock = rowsPerBlock(batch: input.batch, height: input.height, width: input.width, threads: buffers.count)
         let blocks = (rows + perBlock - 1) / perBlock
         parallelFor(blocks, threads: buffers.count) { block, thread in
@@ -83,19 +93,22 @@ struct WinogradConvolution: Sendable {
     }
 
     private func runBlock(_ input: FeatureMap, tileRows: Range<Int>, output: FeatureMap, buffer: UnsafeMutablePointer<Float>) {
-        let tw = Self.tiles(input.width)
+        let tw = tiles(input.width)
         let tiles = tileRows.count * tw
         let ld = tiles + Self.slack
-        let v = buffer, m = buffer + 16 * inChannels * ld
-        let scratch = m + 16 * outChannels * ld
+        let v = buffer, m = buffer + points * inChannels * ld
+        let scratch = m + points * outChannels * ld
         for ci in 0..<inChannels {
             for g in tileRows {
-                transformInput(input, channel: ci, tileRow: g, into: v + ci * ld + (g - tileRows.lowerBound) * tw,
-                               stride: inChannels * ld, scratch: scratch)
+                let into = v + ci * ld + (g - tileRows.lowerBound) * tw
+                switch variant {
+                case .f2x2: transformInput2(input, channel: ci, tileRow: g, into: into, stride: inChannels * ld, scratch: scratch)
+                case .f4x4: transformInput4(input, channel: ci, tileRow: g, into: into, stride: inChannels * ld, scratch: scratch)
+                }
             }
         }
         transformedWeight.withUnsafeBufferPointer { u in
-            for xi in 0..<16 {
+            for xi in 0..<points {
                 gemm(m: outChannels, n: tiles, k: inChannels, a: u.baseAddress! + xi * outChannels * inChannels, lda: inChannels,
                      b: v + xi * inChannels * ld, ldb: ld, c: m + xi * outChannels * ld, ldc: ld)
             }
@@ -103,21 +116,166 @@ struct WinogradConvolution: Sendable {
         bias.withUnsafeBufferPointer { b in
             for co in 0..<outChannels {
                 for g in tileRows {
-                    transformOutput(m + co * ld + (g - tileRows.lowerBound) * tw, stride: outChannels * ld, bias: b[co],
-                                    channel: co, tileRow: g, output: output, scratch: scratch)
+                    let from = m + co * ld + (g - tileRows.lowerBound) * tw
+                    switch variant {
+                    case .f2x2: transformOutput2(from, stride: outChannels * ld, bias: b[co], channel: co, tileRow: g,
+                                                 output: output, scratch: scratch)
+                    case .f4x4: transformOutput4(from, stride: outChannels * ld, bias: b[co], channel: co, tileRow: g,
+                                                 output: output, scratch: scratch)
+                    }
                 }
             }
         }
     }
 
+    // MARK: F(4x4, 3x3)
+
+    /// `V[ξ][k] = (Bᵀ d_k B)[ξ]` of F(4x4, 3x3) for the tiles k of one tile row of one channel, eight tiles at a time
+    /// (the last group may write up to 7 floats past the row, into the next row or the slack); `ξ`'s matrices are
+    /// `stride` floats apart.
+    @inline(__always)
+    private func transformInput4(_ input: FeatureMap, channel ci: Int, tileRow g: Int, into v: UnsafeMutablePointer<Float>,
+                                 stride: Int, scratch: UnsafeMutablePointer<Float>) {
+        let (h, w) = (input.height, input.width)
+        let th = tiles(h), tw = tiles(w)
+        let (image, ty) = g.quotientAndRemainder(dividingBy: th)
+        let plane = input.data + (ci * input.batch + image) * h * w
+        // Row i of the tile row is input row 4·ty − 1 + i, split into four column phases q_r[k] = x(4k + r − 1),
+        // zero outside the map: tile k's six columns are q0[k], q1[k], q2[k], q3[k], q0[k+1], q1[k+1].
+        // Each row goes through a zero-padded line first, line[j] = x(j − 1), so the split needs no bounds.
+        let n = Self.columnsLength(tw)
+        let q = scratch  // q[(r·6 + i)·n + k]
+        let line = scratch + 24 &* n
+        fill(line, with: 0, count: 4 &* n)
+        for i in 0..<6 {
+            let y = 4 &* ty &- 1 &+ i
+            let (q0, q1, q2, q3) = (q + i &* n, q + (6 &+ i) &* n, q + (12 &+ i) &* n, q + (18 &+ i) &* n)
+            guard y >= 0 && y < h else {
+                fill(q0, with: 0, count: n); fill(q1, with: 0, count: n)
+                fill(q2, with: 0, count: n); fill(q3, with: 0, count: n)
+                continue
+            }
+            copy(plane + y &* w, to: line + 1, count: w)
+            var k = 0
+            while k < n {
+                let x = UnsafeRawPointer(line + 4 &* k).loadUnaligned(as: SIMD32<Float>.self)
+                let (even, odd) = (x.evenHalf, x.oddHalf)
+                store(even.evenHalf, q0 + k)
+                store(odd.evenHalf, q1 + k)
+                store(even.oddHalf, q2 + k)
+                store(odd.oddHalf, q3 + k)
+                k &+= 8
+            }
+        }
+        // Bᵀ down the six rows of each phase, in place ...
+        for r in 0..<4 {
+            let base = q + r &* 6 &* n
+            var k = 0
+            while k <= tw {
+                let p = base + k
+                let d = Self.inputTransform6(load(p), load(p + n), load(p + 2 &* n), load(p + 3 &* n), load(p + 4 &* n), load(p + 5 &* n))
+                store(d.0, p); store(d.1, p + n); store(d.2, p + 2 &* n)
+                store(d.3, p + 3 &* n); store(d.4, p + 4 &* n); store(d.5, p + 5 &* n)
+                k &+= 8
+            }
+        }
+        // ... then along each transformed row.
+        for i in 0..<6 {
+            let (q0, q1, q2, q3) = (q + i &* n, q + (6 &+ i) &* n, q + (12 &+ i) &* n, q + (18 &+ i) &* n)
+            let out = v + 6 &* i &* stride
+            var k = 0
+            while k < tw {
+                let d = Self.inputTransform6(load(q0 + k), load(q1 + k), load(q2 + k), load(q3 + k),
+                                             load(q0 + (k &+ 1)), load(q1 + (k &+ 1)))
+                store(d.0, out + k); store(d.1, out + (stride &+ k)); store(d.2, out + (2 &* stride &+ k))
+                store(d.3, out + (3 &* stride &+ k)); store(d.4, out + (4 &* stride &+ k)); store(d.5, out + (5 &* stride &+ k))
+                k &+= 8
+            }
+        }
+    }
+
+    /// Bᵀ of F(4x4, 3x3) on six values: rows [4,0,−5,0,1,0], [0,−4,−4,1,1,0], [0,4,−4,−1,1,0], [0,−2,−1,2,1,0],
+    /// [0,2,−1,−2,1,0], [0,4,0,−5,0,1].
+    @inline(__always)
+    private static func inputTransform6(_ x0: SIMD8<Float>, _ x1: SIMD8<Float>, _ x2: SIMD8<Float>, _ x3: SIMD8<Float>,
+                                        _ x4: SIMD8<Float>, _ x5: SIMD8<Float>)
+        -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+        let a = x4 - 4 * x2, b = 4 * x1 - x3
+        let c = x4 - x2, d = 2 * (x1 - x3)
+        return (4 * x0 - 5 * x2 + x4, a - b, a + b, c - d, c + d, 4 * x1 - 5 * x3 + x5)
+    }
+
+    /// Aᵀ of F(4x4, 3x3) on six values: rows [1,1,1,1,1,0], [0,1,−1,2,−2,0], [0,1,1,4,4,0], [0,1,−1,8,−8,1].
+    @inline(__always)
+    private static func outputTransform6(_ m0: SIMD8<Float>, _ m1: SIMD8<Float>, _ m2: SIMD8<Float>, _ m3: SIMD8<Float>,
+                                         _ m4: SIMD8<Float>, _ m5: SIMD8<Float>) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+        let p = m1 + m2, q = m1 - m2, r = m3 + m4, s = m3 - m4
+        return (m0 + p + r, q + 2 * s, p + 4 * r, q + 8 * s + m5)
+    }
+
+    /// The 4x4 output tiles of one tile row of one output channel, `Y = Aᵀ M A + bias` (ReLU'd when fused), eight
+    /// tiles at a time; `m`'s 36 matrices are `stride` floats apart.
+    @inline(__always)
+    private func transformOutput4(_ m: UnsafePointer<Float>, stride: Int, bias: Float, channel co: Int, tileRow g: Int,
+                                  output: FeatureMap, scratch: UnsafeMutablePointer<Float>) {
+        let (h, w) = (output.height, output.width)
+        let th = tiles(h), tw = tiles(w)
+        let (image, ty) = g.quotientAndRemainder(dividingBy: th)
+        let top = output.data + (co * output.batch + image) * h * w + 4 &* ty &* w
+        let rowsInMap = Swift.min(4, h &- 4 &* ty)
+        let b = SIMD8<Float>(repeating: bias)
+        let floor = SIMD8<Float>(repeating: relu ? 0 : -.infinity)
+        let s = scratch, y = scratch + 192, line = scratch + 320  // s[(i·4 + c)·8], y[(a·4 + c)·8], one output row
+        var k = 0
+        while k < tw {
+            // Aᵀ along each of the six rows ...
+            for i in 0..<6 {
+                let row = m + (6 &* i &* stride &+ k)
+                let o = Self.outputTransform6(load(row), load(row + stride), load(row + 2 &* stride), load(row + 3 &* stride),
+                                              load(row + 4 &* stride), load(row + 5 &* stride))
+                let si = s + i &* 32
+                store(o.0, si); store(o.1, si + 8); store(o.2, si + 16); store(o.3, si + 24)
+            }
+            // ... then down each of the four columns, with the bias and the ReLU ...
+            for c in 0..<4 {
+                let sc = s + c &* 8
+                let o = Self.outputTransform6(load(sc), load(sc + 32), load(sc + 64), load(sc + 96), load(sc + 128), load(sc + 160))
+                store(atLeast(o.0 + b, floor), y + c &* 8)
+                store(atLeast(o.1 + b, floor), y + (32 &+ c &* 8))
+                store(atLeast(o.2 + b, floor), y + (64 &+ c &* 8))
+                store(atLeast(o.3 + b, floor), y + (96 &+ c &* 8))
+            }
+            // ... and each output row's four columns side by side.
+            let x = 4 &* k
+            for a in 0..<rowsInMap {
+                let ya = y + a &* 32
+                // (c0, c2) and (c1, c3) side by side, then those two: c0, c1, c2, c3 of each tile in turn.
+                let (even, odd) = (interleave(load(ya), load(ya + 16)), interleave(load(ya + 8), load(ya + 24)))
+                let (left, right) = (interleave(even.lowHalf, odd.lowHalf), interleave(even.highHalf, odd.highHalf))
+                let dst = top + (a &* w &+ x)
+                if w &- x >= 32 {
+                    UnsafeMutableRawPointer(dst).storeBytes(of: left, as: SIMD16<Float>.self)
+                    UnsafeMutableRawPointer(dst + 16).storeBytes(of: right, as: SIMD16<Float>.self)
+                } else {
+                    UnsafeMutableRawPointer(line).storeBytes(of: left, as: SIMD16<Float>.self)
+                    UnsafeMutableRawPointer(line + 16).storeBytes(of: right, as: SIMD16<Float>.self)
+                    copy(line, to: dst, count: w &- x)
+                }
+            }
+            k &+= 8
+        }
+    }
+
+    // MARK: F(2x2, 3x3)
+
     /// `V[ξ][k] = (Bᵀ d_k B)[ξ]` for the tiles k of one tile row of one channel, `ξ`'s matrices `stride` floats apart,
     /// eight tiles at a time (the last group may write up to 7 floats past the row, into the next row or the slack).
     /// Bᵀ = [[1,0,−1,0],[0,1,1,0],[0,−1,1,0],[0,1,0,−1]].
     @inline(__always)
-    private func transformInput(_ input: FeatureMap, channel ci: Int, tileRow g: Int, into v: UnsafeMutablePointer<Float>,
+    private func transformInput2(_ input: FeatureMap, channel ci: Int, tileRow g: Int, into v: UnsafeMutablePointer<Float>,
                                 stride: Int, scratch: UnsafeMutablePointer<Float>) {
         let (h, w) = (input.height, input.width)
-        let th = Self.tiles(h), tw = Self.tiles(w)
+        let th = tiles(h), tw = tiles(w)
         let (image, ty) = g.quotientAndRemainder(dividingBy: th)
         let plane = input.data + (ci * input.batch + image) * h * w
         // Row i of the tile row is input row 2·ty − 1 + i, split into even and odd padded columns:
@@ -183,10 +341,10 @@ struct WinogradConvolution: Sendable {
     /// The 2x2 output tiles of one tile row of one output channel, `Y = Aᵀ M A + bias` (ReLU'd when fused),
     /// Aᵀ = [[1,1,1,0],[0,1,−1,−1]]; `m`'s 16 matrices are `stride` floats apart. Eight tiles at a time.
     @inline(__always)
-    private func transformOutput(_ m: UnsafePointer<Float>, stride: Int, bias: Float, channel co: Int, tileRow g: Int,
+    private func transformOutput2(_ m: UnsafePointer<Float>, stride: Int, bias: Float, channel co: Int, tileRow g: Int,
                                  output: FeatureMap, scratch: UnsafeMutablePointer<Float>) {
         let (h, w) = (output.height, output.width)
-        let th = Self.tiles(h), tw = Self.tiles(w)
+        let th = tiles(h), tw = tiles(w)
         let (image, ty) = g.quotientAndRemainder(dividingBy: th)
         let top = output.data + (co * output.batch + image) * h * w + 2 &* ty &* w
         let hasBottom = 2 &* ty &+ 1 < h
@@ -233,13 +391,14 @@ private func atLeast(_ v: SIMD8<Float>, _ floor: SIMD8<Float>) -> SIMD8<Float> {
 @inline(__always)
 private func store(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self) }
 
-/// (a0, b0, a1, b1, …, a7, b7): the two columns of eight 2-wide output tiles, side by side.
+/// (a0, b0, a1, b1, …): the two columns of eight 2-wide output tiles, side by side.
 @inline(__always)
 private func interleave(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD16<Float> {
     var r = SIMD16<Float>()
     for i in 0..<8 { r[2 &* i] = a[i]; r[2 &* i &+ 1] = b[i] }
     return r
 }
+
 
 /// The first `min(count, 16)` lanes of `v` to `dst`, the others dropped (they are past the map's right edge).
 @inline(__always)
