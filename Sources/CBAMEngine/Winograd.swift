@@ -30,13 +30,18 @@ struct WinogradConvolution: Sendable {
         }
         let t = g.count
         var u = [Float](repeating: 0, count: t * t * cout * cin)
+        var gk = [Double](repeating: 0, count: t * 3)  // G·kernel, t x 3
         for o in 0..<cout {
             for i in 0..<cin {
-                let kernel = (0..<9).map { Double(weight[(o * cin + i) * 9 + $0]) }
+                let kernel = (o * cin + i) * 9
+                for r in 0..<t {
+                    for kx in 0..<3 {
+                        gk[r * 3 + kx] = (0..<3).reduce(0.0) { $0 + g[r][$1] * Double(weight[kernel + $1 * 3 + kx]) }
+                    }
+                }
                 for r in 0..<t {
                     for c in 0..<t {
-                        var sum = 0.0
-                        for ky in 0..<3 { for kx in 0..<3 { sum += g[r][ky] * kernel[ky * 3 + kx] * g[c][kx] } }
+                        let sum = gk[r * 3] * g[c][0] + gk[r * 3 + 1] * g[c][1] + gk[r * 3 + 2] * g[c][2]
                         u[((r * t + c) * cout + o) * cin + i] = Float(sum)
                     }
                 }

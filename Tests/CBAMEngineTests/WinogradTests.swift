@@ -1,0 +1,90 @@
+import Testing
+@testable import CBAMEngine
+
+/// Winograd F(2x2, 3x3) and F(4x4, 3x3) against a direct 3x3 "same" convolution summed in double precision,
+/// on odd map sizes (partial tiles at the right and bottom edges), batch 1 and batch larger than the threads.
+struct WinogradTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        let batch, channels, outChannels, height, width: Int
+        var testDescription: String { "\(batch)x\(channels)→\(outChannels) \(height)x\(width)" }
+    }
+
+    static let cases: [Case] = [
+        .init(batch: 1, channels: 5, outChannels: 6, height: 7, width: 7),
+        .init(batch: 3, channels: 4, outChannels: 3, height: 13, width: 13),
+        .init(batch: 1, channels: 3, outChannels: 4, height: 97, width: 97),
+        .init(batch: 5, channels: 16, outChannels: 9, height: 13, width: 7),
+        .init(batch: 2, channels: 8, outChannels: 8, height: 1, width: 34),
+    ]
+
+    /// `[Cout, N, H, W]` from `[Cin, N, H, W]`, the engine's layout; zero padding 1.
+    func reference(_ x: [Float], _ c: Case, weight: [Float], bias: [Float], relu: Bool) -> [Float] {
+        let (n, h, w) = (c.batch, c.height, c.width)
+        var y = [Float](repeating: 0, count: c.outChannels * n * h * w)
+        for o in 0..<c.outChannels { for b in 0..<n { for oy in 0..<h { for ox in 0..<w {
+            var acc = Double(bias[o])
+            for i in 0..<c.channels { for ky in 0..<3 { for kx in 0..<3 {
+                let (iy, ix) = (oy + ky - 1, ox + kx - 1)
+                guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                acc += Double(weight[((o * c.channels + i) * 3 + ky) * 3 + kx]) * Double(x[((i * n + b) * h + iy) * w + ix])
+            } } }
+            y[((o * n + b) * h + oy) * w + ox] = Float(relu ? max(acc, 0) : acc)
+        } } } }
+        return y
+    }
+
+    func run(_ conv: WinogradConvolution, _ x: [Float], _ c: Case, threads: Int) -> [Float] {
+        var input = x
+        var output = [Float](repeating: .nan, count: c.outChannels * c.batch * c.height * c.width)
+        let count = conv.bufferCount(batch: c.batch, height: c.height, width: c.width, threads: threads)
+        let buffers = (0..<threads).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: count) }
+        defer { buffers.forEach { $0.deallocate() } }
+        buffers.forEach { $0.initialize(repeating: .nan, count: count) }
+        input.withUnsafeMutableBufferPointer { xp in
+            output.withUnsafeMutableBufferPointer { yp in
+                _ = conv(FeatureMap(data: xp.baseAddress!, channels: c.channels, batch: c.batch, height: c.height, width: c.width),
+                         into: yp.baseAddress!, buffers: buffers)
+            }
+        }
+        return output
+    }
+
+    @Test(arguments: cases)
+    func matchesTheDirectConvolution(_ c: Case) {
+        var rng = SeededValues(seed: UInt64(c.height * 100 + c.width + c.batch))
+        let weight = rng.array(c.outChannels * c.channels * 9), bias = rng.array(c.outChannels)
+        // Unit-scale activations, and large post-ReLU-like ones (all positive, up to 1000), where the transforms'
+        // differences of large numbers cost the most precision.
+        let unit = rng.array(c.channels * c.batch * c.height * c.width)
+        for (scale, offset) in [(Float(1), Float(0)), (Float(500), Float(500))] {
+            let x = unit.map { $0 * scale + offset }
+            for relu in [false, true] {
+                let expected = reference(x, c, weight: weight, bias: bias, relu: relu)
+                let magnitude = expected.map(abs).max()!
+                for variant in [WinogradConvolution.Variant.f2x2, .f4x4] {
+                    let conv = WinogradConvolution(variant, inChannels: c.channels, outChannels: c.outChannels, relu: relu,
+                                                   weight: weight, bias: bias)
+                    for threads in [1, 2] {
+                        let got = run(conv, x, c, threads: threads)
+                        #expect(!got.contains { $0.isNaN }, "\(variant) left outputs unwritten")
+                        // Float32 with F(4x4)'s constants: a few 1e-6 of the output's magnitude; a wrong tap or
+                        // a missed edge would be of the order of the magnitude itself.
+                        let error = maxAbsDifference(got, expected)
+                        #expect(error <= 1e-5 * magnitude, "\(variant), \(threads) threads, scale \(scale): error \(error), magnitude \(magnitude)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func convolutionPicksWinogradOnlyWhereThereAreTilesEnough() {
+        let conv = Conv2D(inChannels: 2, outChannels: 2, kernel: 3, stride: 1, padding: 1, relu: false,
+                          weight: [Float](repeating: 0.1, count: 36), bias: [0, 0])
+        #expect(conv.usesWinograd(batch: 1, height: 32, width: 32))
+        #expect(!conv.usesWinograd(batch: 1, height: 4, width: 4))
+        #expect(conv.usesWinograd(batch: 16, height: 4, width: 4))
+        let strided = Conv2D(inChannels: 2, outChannels: 2, kernel: 3, stride: 2, padding: 1, relu: false,
+                             weight: [Float](repeating: 0.1, count: 36), bias: [0, 0])
+        #expect(strided.winograd == nil && !strided.usesWinograd(batch: 8, height: 32, width: 32))
+    }
+}
