@@ -94,7 +94,7 @@ public final class CBAMModel: @unchecked Sendable {
     }
 
     /// One forward pass of `batch` images through the network in `workspace`, its convolutions on `threads` threads.
-    private func run(_ input: UnsafePointer<Float>, batch: Int, height: Int, width: Int, attention: Bool,
+    func run(_ input: UnsafePointer<Float>, batch: Int, height: Int, width: Int, attention: Bool,
                      threads: Int, in workspace: Workspace) -> (logits: [Float], attention: [[AttentionMap]]) {
         let plan = memoryPlan(batch: batch, height: height, width: width, threads: threads)
         workspace.reserve(activation: plan.activation, columns: plan.columns, threads: threads, scratch: plan.scratch)
@@ -103,16 +103,20 @@ public final class CBAMModel: @unchecked Sendable {
         var buffers = BlockBuffers(input: a[0], first: a[1], second: a[2], output: a[3])
         // NCHW → the internal [C, N, H, W].
         let hw = height * width
-        for image in 0..<batch {
-            for c in 0..<3 {
-                (buffers.first + (c * batch + image) * hw).update(from: input + (image * 3 + c) * hw, count: hw)
+        workspace.timed(.inputLayout) {
+            for image in 0..<batch {
+                for c in 0..<3 {
+                    (buffers.first + (c * batch + image) * hw).update(from: input + (image * 3 + c) * hw, count: hw)
+                }
             }
         }
         var x = FeatureMap(data: buffers.first, channels: 3, batch: batch, height: height, width: width)
-        x = stem(x, into: stemPool ? buffers.second : buffers.input, buffers: workspace.columns)
+        x = stem.timed(x, into: stemPool ? buffers.second : buffers.input, workspace: workspace, as: .stem)
         if stemPool {
             let (oh, ow) = Self.stemPoolSize(height: x.height, width: x.width)
-            maxPool(x, kernel: 3, stride: 2, padding: 1, outHeight: oh, outWidth: ow, into: buffers.input)
+            workspace.timed(.pooling) {
+                maxPool(x, kernel: 3, stride: 2, padding: 1, outHeight: oh, outWidth: ow, into: buffers.input)
+            }
             x = FeatureMap(data: buffers.input, channels: x.channels, batch: batch, height: oh, width: ow)
         }
 
@@ -136,13 +140,15 @@ public final class CBAMModel: @unchecked Sendable {
         // Global average pool, then the fully connected classifier.
         let pooled = workspace.scratch
         let logits = pooled + batch * x.channels
-        globalAveragePool(x, into: pooled)
-        classifierWeight.withUnsafeBufferPointer { w in
-            gemm(m: batch, n: numClasses, k: x.channels, a: pooled, lda: x.channels, b: w.baseAddress!, ldb: x.channels,
-                 transposeB: true, c: logits, ldc: numClasses)
-        }
-        for image in 0..<batch {
-            for j in 0..<numClasses { logits[image * numClasses + j] += classifierBias[j] }
+        workspace.timed(.pooling) { globalAveragePool(x, into: pooled) }
+        workspace.timed(.classifier, multiplyAdds: batch * x.channels * numClasses) {
+            classifierWeight.withUnsafeBufferPointer { w in
+                gemm(m: batch, n: numClasses, k: x.channels, a: pooled, lda: x.channels, b: w.baseAddress!, ldb: x.channels,
+                     transposeB: true, c: logits, ldc: numClasses)
+            }
+            for image in 0..<batch {
+                for j in 0..<numClasses { logits[image * numClasses + j] += classifierBias[j] }
+            }
         }
         return (Array(UnsafeBufferPointer(start: logits, count: batch * numClasses)), maps)
     }

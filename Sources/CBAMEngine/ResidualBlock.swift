@@ -23,19 +23,19 @@ struct ResidualBlock {
         var temporaries = (buffers.first, buffers.second)
         for (i, conv) in convolutions.enumerated() {
             let destination = i == convolutions.count - 1 ? buffers.output : temporaries.0
-            x = conv(x, into: destination, buffers: workspace.columns)
+            x = conv.timed(x, into: destination, workspace: workspace)
             temporaries = (temporaries.1, temporaries.0)
         }
         let identity: UnsafePointer<Float>
         if let downsample {
-            identity = UnsafePointer(downsample(input, into: temporaries.0, buffers: workspace.columns).data)
+            identity = UnsafePointer(downsample.timed(input, into: temporaries.0, workspace: workspace).data)
         } else {
             identity = UnsafePointer(input.data)
         }
         if let cbam {
-            cbam.refine(x, identity: identity, into: x.data, scratch: workspace.scratch)
+            workspace.timed(.cbam) { cbam.refine(x, identity: identity, into: x.data, scratch: workspace.scratch) }
         } else {
-            for i in 0..<x.count { x.data[i] = max(x.data[i] + identity[i], 0) }
+            workspace.timed(.residual) { for i in 0..<x.count { x.data[i] = max(x.data[i] + identity[i], 0) } }
         }
         return x
     }

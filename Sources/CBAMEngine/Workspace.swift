@@ -12,6 +12,8 @@ final class Workspace {
     private(set) var activationCapacity = 0
     private(set) var columnCapacity = 0
     private(set) var scratchCapacity = 0
+    /// Where `CBAMModel.profile` collects the time per layer kind; nil otherwise.
+    var profile: LayerProfile?
     /// How many times the buffers were (re)allocated; tests use it to check steady state allocates nothing.
     private(set) var allocations = 0
 

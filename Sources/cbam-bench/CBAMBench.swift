@@ -17,11 +17,18 @@ struct CBAMBench: ParsableCommand {
     @Option(help: "Timed passes.") var iterations = 20
     @Flag(help: "Also return the attention maps.") var attention = false
     @Option(help: "Run on this .npy input instead of random values and print its logits.") var input: String?
+    @Flag(help: "Print the time per layer kind and its GFLOP/s against a 1024³ sgemm timed in the same run.")
+    var profile = false
 
     func run() throws {
         if let threads { BLASThreads.set(threads) }
         let network = try CBAMModel.load(directory: URL(fileURLWithPath: model))
         var (n, h, w) = (batch, size ?? network.config.input.size, size ?? network.config.input.size)
+        if profile {
+            printProfile(network.profile(batch: n, height: h, width: w, iterations: iterations), peak: measureSGEMM(),
+                         model: network.config.name, batch: n, height: h, width: w)
+            return
+        }
         var values: [Float]
         if let input {
             let array = try NPY.read(contentsOf: URL(fileURLWithPath: input))
@@ -52,6 +59,20 @@ struct CBAMBench: ParsableCommand {
                       "\"cpu_times_ms\": [\(cpuTimes.map { String($0) }.joined(separator: ", "))]"]
         if input != nil, let result { fields.append("\"logits\": [\(result.logits.map { String($0) }.joined(separator: ", "))]") }
         print("{" + fields.joined(separator: ", ") + "}")
+    }
+
+    func printProfile(_ layers: [LayerTime], peak: Double, model: String, batch: Int, height: Int, width: Int) {
+        let total = layers.reduce(0) { $0 + $1.milliseconds }
+        print("\(model), \(batch)x3x\(height)x\(width), \(BLASThreads.count) thread(s), mean of \(iterations) passes: "
+              + "\(String(format: "%.2f", total)) ms; sgemm 1024³ on one thread: \(String(format: "%.1f", peak)) GFLOP/s\n")
+        print("| layer kind | ms | share | GFLOP/s (direct-equivalent) | of sgemm peak |")
+        print("|---|---:|---:|---:|---:|")
+        for layer in layers {
+            let rate = layer.multiplyAdds > 0 ? String(format: "%.1f", layer.gigaflops) : "-"
+            let share = layer.multiplyAdds > 0 ? String(format: "%.0f %%", 100 * layer.gigaflops / peak) : "-"
+            print("| \(layer.kind.rawValue) | \(String(format: "%.3f", layer.milliseconds)) | "
+                  + "\(String(format: "%.1f %%", 100 * layer.milliseconds / total)) | \(rate) | \(share) |")
+        }
     }
 
     static func median(_ values: [Double]) -> Double {

@@ -1,0 +1,120 @@
+import Dispatch
+
+/// What a part of the forward pass is, for `CBAMModel.profile`.
+public enum LayerKind: String, CaseIterable, Sendable {
+    case inputLayout = "input layout"
+    case stem = "stem"
+    case winograd3x3 = "3x3 Winograd"
+    case im2col3x3 = "3x3 im2col"
+    case strided3x3 = "3x3 stride 2"
+    case pointwise = "1x1"
+    case stridedPointwise = "1x1 stride 2"
+    case cbam = "CBAM"
+    case residual = "residual add"
+    case pooling = "pooling"
+    case classifier = "fc"
+}
+
+/// Time and multiply-adds spent in one kind of layer, summed over a profiled pass (means over its iterations).
+public struct LayerTime: Sendable {
+    public let kind: LayerKind
+    public let milliseconds: Double
+    /// Of the direct computation (a Winograd convolution is counted as the 3x3 convolution it computes).
+    public let multiplyAdds: Int
+    /// Effective GFLOP/s: 2 · multiply-adds / time.
+    public var gigaflops: Double { milliseconds > 0 ? 2 * Double(multiplyAdds) / (milliseconds * 1e6) : 0 }
+}
+
+/// Accumulates the time per layer kind of the passes it is attached to (through their workspace).
+final class LayerProfile {
+    private(set) var nanoseconds = [LayerKind: UInt64]()
+    private(set) var multiplyAdds = [LayerKind: Int]()
+
+    func add(_ kind: LayerKind, nanoseconds ns: UInt64, multiplyAdds macs: Int) {
+        nanoseconds[kind, default: 0] += ns
+        multiplyAdds[kind, default: 0] += macs
+    }
+}
+
+extension Workspace {
+    /// Runs `body`, adding its time to the profile when one is attached.
+    @inline(__always)
+    func timed<T>(_ kind: LayerKind, multiplyAdds: Int = 0, _ body: () -> T) -> T {
+        guard let profile else { return body() }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let result = body()
+        profile.add(kind, nanoseconds: DispatchTime.now().uptimeNanoseconds - start, multiplyAdds: multiplyAdds)
+        return result
+    }
+}
+
+extension Conv2D {
+    func kind(batch: Int, height: Int, width: Int) -> LayerKind {
+        if usesWinograd(batch: batch, height: height, width: width) { return .winograd3x3 }
+        switch (kernel, stride) {
+        case (1, 1): return .pointwise
+        case (1, _): return .stridedPointwise
+        case (3, 1): return .im2col3x3
+        default: return .strided3x3
+        }
+    }
+
+    /// The convolution, timed under its kind when the workspace has a profile.
+    func timed(_ input: FeatureMap, into output: UnsafeMutablePointer<Float>, workspace: Workspace,
+               as kind: LayerKind? = nil) -> FeatureMap {
+        workspace.timed(kind ?? self.kind(batch: input.batch, height: input.height, width: input.width),
+                        multiplyAdds: input.batch * multiplyAdds(height: input.height, width: input.width)) {
+            self(input, into: output, buffers: workspace.columns)
+        }
+    }
+}
+
+extension CBAMModel {
+    /// Times `iterations` passes of `batch` random images at `height × width` (after one untimed pass), one batch
+    /// slice on `BLASThreads.count` threads, and returns the mean time per pass of each kind of layer.
+    public func profile(batch: Int, height: Int, width: Int, iterations: Int) -> [LayerTime] {
+        _ = BLASThreads.pinOpenBLAS
+        var state: UInt64 = 0x2018
+        let input = (0..<(batch * 3 * height * width)).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state) >> 40) / Float(1 << 23)
+        }
+        let workspace = workspaces[0]
+        let profile = LayerProfile()
+        input.withUnsafeBufferPointer { x in
+            for i in 0...iterations {
+                workspace.profile = i == 0 ? nil : profile
+                _ = run(x.baseAddress!, batch: batch, height: height, width: width, attention: false,
+                        threads: BLASThreads.count, in: workspace)
+            }
+        }
+        workspace.profile = nil
+        return LayerKind.allCases.compactMap { kind in
+            guard let ns = profile.nanoseconds[kind] else { return nil }
+            return LayerTime(kind: kind, milliseconds: Double(ns) / 1e6 / Double(iterations),
+                             multiplyAdds: profile.multiplyAdds[kind, default: 0] / iterations)
+        }
+    }
+}
+
+/// GFLOP/s of OpenBLAS's sgemm on one thread for `size`³ (the best of `iterations`): this machine's practical peak,
+/// against which `CBAMModel.profile`'s rates can be read.
+public func measureSGEMM(size: Int = 1024, iterations: Int = 5) -> Double {
+    _ = BLASThreads.pinOpenBLAS
+    let a = [Float](repeating: 0.5, count: size * size), b = [Float](repeating: 0.25, count: size * size)
+    var c = [Float](repeating: 0, count: size * size)
+    var best = UInt64.max
+    a.withUnsafeBufferPointer { a in
+        b.withUnsafeBufferPointer { b in
+            c.withUnsafeMutableBufferPointer { c in
+                for _ in 0..<iterations {
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    gemm(m: size, n: size, k: size, a: a.baseAddress!, lda: size, b: b.baseAddress!, ldb: size,
+                         c: c.baseAddress!, ldc: size)
+                    best = min(best, DispatchTime.now().uptimeNanoseconds - start)
+                }
+            }
+        }
+    }
+    return 2 * Double(size * size * size) / Double(best)
+}
