@@ -23,16 +23,28 @@ extension InferenceService {
         }
         var images = Array(stored.images.indices)
         if let text = request.query["image"] {
-            guard let index = Int(text), stored.images.indices.contains(index) else {
-                throw .badRequest("invalid_parameter", "image must be an index in 0..<\(stored.images.count); got \"\(text)\"")
+            guard let index = Int(text), index >= 0 else {
+                throw .badRequest("invalid_parameter", "image must be a non-negative integer; got \"\(text)\"")
+            }
+            // Like an unknown layer: a well-formed index this response does not have.
+            guard stored.images.indices.contains(index) else {
+                throw ServiceError(status: 404, code: "unknown_image",
+                                   message: "response \(id) has \(stored.images.count) image(s), indices 0..<\(stored.images.count); no image \(index)")
             }
             images = [index]
+        }
+        // Every parameter is checked whatever the format, so that a bad value is never silently ignored.
+        let kind = try AttentionKind.parse(request.query["kind"] ?? "all", parameter: "kind")
+        guard kind != .none else { throw .badRequest("invalid_parameter", "kind must be channel, spatial or all") }
+        let overlay = try boolParameter(request, "overlay")
+        let colormapName = request.query["colormap"] ?? "jet"
+        guard let colormap = Colormap(rawValue: colormapName.lowercased()) else {
+            throw .badRequest("invalid_parameter",
+                              "colormap must be one of \(Colormap.allCases.map(\.rawValue).joined(separator: ", ")); got \"\(colormapName)\"")
         }
         let format = request.query["format"]?.lowercased() ?? "json"
         switch format {
         case "json":
-            let kind = try AttentionKind.parse(request.query["kind"] ?? "all", parameter: "kind")
-            guard kind != .none else { throw .badRequest("invalid_parameter", "kind must be channel, spatial or all") }
             let list = images.map { i in
                 let maps = stored.images[i].maps.filter { layer == nil || $0.layer == layer }
                 return "{\"index\":\(i),\"filename\":" + (stored.images[i].filename.map(JSONText.string) ?? "null")
@@ -44,12 +56,6 @@ extension InferenceService {
             // Without a layer, the deepest one: the map closest to the decision.
             guard let map = image.maps.first(where: { $0.layer == (layer ?? layerNames.last) }) else {
                 throw ServiceError(status: 404, code: "unknown_layer", message: "this model has no CBAM layers")
-            }
-            let overlay = try boolParameter(request, "overlay")
-            let colormapName = request.query["colormap"] ?? "jet"
-            guard let colormap = Colormap(rawValue: colormapName.lowercased()) else {
-                throw .badRequest("invalid_parameter",
-                                  "colormap must be one of \(Colormap.allCases.map(\.rawValue).joined(separator: ", ")); got \"\(colormapName)\"")
             }
             let rgb = HeatMap.render(spatial: map.spatial, height: map.spatialHeight, width: map.spatialWidth,
                                      cropSize: stored.cropSize, colormap: colormap, overlay: overlay ? image.crop : nil)

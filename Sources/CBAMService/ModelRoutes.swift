@@ -15,9 +15,8 @@ extension InferenceService {
             HTTPResponse(status: .ok, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"],
                          body: metrics.exposition())
         })
-        router.get("/openapi.json", handler: route { [self] _ in
-            HTTPResponse.json(bytes: OpenAPIDocument.json(modelName: modelName))
-        })
+        let document = OpenAPIDocument.json(modelName: modelName, apiKeyRequired: apiKey != nil)
+        router.get("/openapi.json", handler: route { _ in HTTPResponse.json(bytes: document) })
     }
 
     func addModelRoutes(to router: Router) {

@@ -1,9 +1,52 @@
+import Foundation
+
 /// The OpenAPI 3.1 description of every route, served at `/openapi.json`. The end-to-end tests check it against
-/// the live router: every documented path answers, and every route is documented.
+/// the live router: every documented path answers, and every route is documented; a schemathesis run
+/// (Tests/python/test_openapi_schemathesis.py) checks every answer against it, with and without an API key.
 enum OpenAPIDocument {
-    static func json(modelName: String) -> [UInt8] {
-        Array(text.replacingOccurrences(of: "$PREDICT_RESPONSES", with: predictResponses)
-            .replacingOccurrences(of: "$MODEL", with: modelName).utf8)
+    /// The document for a server serving `modelName`. Without an API key it declares no security scheme and no
+    /// 401 answers, since no route can give one.
+    static func json(modelName: String, apiKeyRequired: Bool) -> [UInt8] {
+        let document = Array(text.replacingOccurrences(of: "$PREDICT_RESPONSES", with: predictResponses)
+            .replacingOccurrences(of: "$MODEL", with: String(JSONText.string(modelName).dropFirst().dropLast())).utf8)
+        return apiKeyRequired ? document : withoutSecurity(document)
+    }
+
+    /// Drops the bearer scheme, every `security` requirement and every 401 response.
+    private static func withoutSecurity(_ document: [UInt8]) -> [UInt8] {
+        // The template is a constant, checked by the tests; failing to parse it is a programming error.
+        guard var root = try? JSONSerialization.jsonObject(with: Data(document)) as? [String: Any],
+              var paths = root["paths"] as? [String: [String: Any]] else {
+            preconditionFailure("OpenAPIDocument.text is not a JSON object with paths")
+        }
+        root["security"] = nil
+        if var components = root["components"] as? [String: Any] {
+            components["securitySchemes"] = nil
+            if var responses = components["responses"] as? [String: Any] {
+                responses["Unauthorized"] = nil
+                responses["OIPUnauthorized"] = nil
+                components["responses"] = responses
+            }
+            root["components"] = components
+        }
+        for (path, operations) in paths {
+            var stripped = operations
+            for (method, value) in operations {
+                guard var operation = value as? [String: Any] else { continue }
+                operation["security"] = nil
+                if var responses = operation["responses"] as? [String: Any] {
+                    responses["401"] = nil
+                    operation["responses"] = responses
+                }
+                stripped[method] = operation
+            }
+            paths[path] = stripped
+        }
+        root["paths"] = paths
+        guard let data = try? JSONSerialization.data(withJSONObject: root, options: [.sortedKeys, .withoutEscapingSlashes]) else {
+            preconditionFailure("the OpenAPI document without security does not serialise")
+        }
+        return Array(data)
     }
 
     static let predictResponses = #"""
@@ -55,7 +98,7 @@ enum OpenAPIDocument {
         {"name": "kind", "in": "query", "schema": {"enum": ["channel", "spatial", "all"], "default": "all"}},
         {"name": "image", "in": "query", "schema": {"type": "integer", "minimum": 0}, "description": "Index of the image in a multi-file request (PNG: default 0)"},
         {"name": "format", "in": "query", "schema": {"enum": ["json", "png"], "default": "json"}},
-        {"name": "overlay", "in": "query", "schema": {"type": "boolean", "default": false}, "description": "PNG: blend the heat-map over the preprocessed input crop"},
+        {"name": "overlay", "in": "query", "schema": {"enum": ["true", "false", "1", "0", "yes", "no", ""], "default": "false"}, "description": "PNG: blend the heat-map over the preprocessed input crop (letter case does not matter; an empty value means true)"},
         {"name": "colormap", "in": "query", "schema": {"enum": ["jet", "inferno", "gray"], "default": "jet"}}],
       "responses": {
         "200": {"description": "The maps", "content": {
@@ -78,7 +121,7 @@ enum OpenAPIDocument {
         {"name": "Inference-Header-Content-Length", "in": "header", "schema": {"type": "integer", "minimum": 0}, "description": "Binary tensor data extension: length of the JSON header; binary tensors follow it"}],
       "requestBody": {"required": true, "content": {
         "application/json": {"schema": {"$ref": "#/components/schemas/OIPInferenceRequest"}},
-        "application/octet-stream": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}, "description": "JSON header followed by binary tensor data"}}},
+        "application/octet-stream": {"schema": {"type": "string", "contentMediaType": "application/octet-stream", "minLength": 1}, "description": "JSON header followed by binary tensor data"}}},
       "responses": {
         "200": {"description": "Outputs; with binary outputs the body is the JSON header (length in the Inference-Header-Content-Length response header) followed by little-endian FP32 data",
           "headers": {"Inference-Header-Content-Length": {"schema": {"type": "integer"}, "description": "Present when outputs are binary"}},
@@ -91,7 +134,7 @@ enum OpenAPIDocument {
     "/v2/models/{name}/versions/{version}/ready": {"get": {"summary": "As /v2/models/{name}/ready", "parameters": [{"$ref": "#/components/parameters/ModelName"}, {"$ref": "#/components/parameters/Version"}], "responses": {"200": {"description": "Ready"}, "401": {"$ref": "#/components/responses/OIPUnauthorized"}, "404": {"$ref": "#/components/responses/OIPNotFound"}, "503": {"$ref": "#/components/responses/OIPUnavailable"}}}},
     "/v2/models/{name}/versions/{version}/config": {"get": {"summary": "As /v2/models/{name}/config", "parameters": [{"$ref": "#/components/parameters/ModelName"}, {"$ref": "#/components/parameters/Version"}], "responses": {"200": {"description": "Model configuration", "content": {"application/json": {"schema": {"type": "object"}}}}, "401": {"$ref": "#/components/responses/OIPUnauthorized"}, "404": {"$ref": "#/components/responses/OIPNotFound"}}}},
     "/v2/models/{name}/versions/{version}/infer": {"post": {"summary": "As /v2/models/{name}/infer", "parameters": [{"$ref": "#/components/parameters/ModelName"}, {"$ref": "#/components/parameters/Version"}],
-      "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OIPInferenceRequest"}}, "application/octet-stream": {"schema": {"type": "string"}}}},
+      "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OIPInferenceRequest"}}, "application/octet-stream": {"schema": {"type": "string", "minLength": 1}}}},
       "responses": {"200": {"description": "Outputs", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OIPInferenceResponse"}}, "application/octet-stream": {"schema": {"type": "string"}}}},
         "400": {"$ref": "#/components/responses/OIPBadRequest"}, "401": {"$ref": "#/components/responses/OIPUnauthorized"}, "404": {"$ref": "#/components/responses/OIPNotFound"},
         "413": {"$ref": "#/components/responses/OIPTooLarge"}, "415": {"$ref": "#/components/responses/OIPUnsupportedMediaType"}, "503": {"$ref": "#/components/responses/OIPUnavailable"}, "504": {"$ref": "#/components/responses/OIPTimeout"}}}}
@@ -99,7 +142,7 @@ enum OpenAPIDocument {
   "components": {
     "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "Only when the server runs with --api-key / CBAM_API_KEY"}},
     "parameters": {
-      "ModelName": {"name": "name", "in": "path", "required": true, "schema": {"type": "string", "examples": ["$MODEL"]}},
+      "ModelName": {"name": "name", "in": "path", "required": true, "schema": {"enum": ["$MODEL"]}, "description": "The model this server serves (any other name: 404)"},
       "Version": {"name": "version", "in": "path", "required": true, "schema": {"const": "1"}},
       "TopK": {"name": "top_k", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 5}, "description": "Classes to return (at most the number of classes)"},
       "Attention": {"name": "attention", "in": "query", "schema": {"enum": ["none", "channel", "spatial", "all"], "default": "none"}, "description": "Which attention maps to include in the response (all are kept for /v1/attention/{id} either way)"},
@@ -107,15 +150,15 @@ enum OpenAPIDocument {
     },
     "requestBodies": {
       "Images": {"required": true, "content": {
-        "image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}},
-        "image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}},
-        "application/octet-stream": {"schema": {"type": "string"}, "description": "JPEG or PNG, recognised by its bytes"},
-        "multipart/form-data": {"schema": {"type": "object", "additionalProperties": {"type": "string", "contentMediaType": "application/octet-stream"}}, "description": "One or more image files (at most --max-batch-size); one result per file"}}}
+        "image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg", "minLength": 1}},
+        "image/png": {"schema": {"type": "string", "contentMediaType": "image/png", "minLength": 1}},
+        "application/octet-stream": {"schema": {"type": "string", "minLength": 1}, "description": "JPEG or PNG, recognised by its bytes"},
+        "multipart/form-data": {"schema": {"type": "object", "minProperties": 1, "additionalProperties": {"type": "string", "contentMediaType": "application/octet-stream"}}, "description": "One or more image files (at most --max-batch-size); one result per file"}}}
     },
     "responses": {
       "BadRequest": {"description": "Malformed request or image (e.g. corrupt_image, truncated_image, invalid_parameter, too_many_images)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "Unauthorized": {"description": "Missing or wrong API key (code unauthorized)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "NotFound": {"description": "Unknown model, attention id or layer", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "NotFound": {"description": "Unknown model, attention id, layer or image index", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "TooLarge": {"description": "Body over --max-body-bytes, or an image with too many pixels", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "UnsupportedMediaType": {"description": "Not JPEG or PNG, or a Content-Type the route does not take", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "Unavailable": {"description": "Queue full or shutting down; retry after Retry-After seconds", "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
@@ -149,9 +192,16 @@ enum OpenAPIDocument {
       "OIPModelMetadata": {"type": "object", "properties": {"name": {"type": "string"}, "versions": {"type": "array", "items": {"type": "string"}}, "platform": {"type": "string"},
         "inputs": {"type": "array", "items": {"$ref": "#/components/schemas/OIPTensorMetadata"}}, "outputs": {"type": "array", "items": {"$ref": "#/components/schemas/OIPTensorMetadata"}}}},
       "OIPInferenceRequest": {"type": "object", "required": ["inputs"], "properties": {"id": {"type": "string"},
-        "parameters": {"type": "object", "properties": {"binary_data_output": {"type": "boolean"}, "timeout_ms": {"type": "integer"}}},
-        "inputs": {"type": "array", "minItems": 1, "maxItems": 1, "items": {"type": "object", "required": ["name", "datatype", "shape"], "properties": {"name": {"enum": ["input", "image"]}, "datatype": {"enum": ["FP32", "BYTES"]}, "shape": {"type": "array", "items": {"type": "integer"}}, "data": {"type": "array"}, "parameters": {"type": "object", "properties": {"binary_data_size": {"type": "integer"}}}}}},
-        "outputs": {"type": "array", "items": {"type": "object", "properties": {"name": {"enum": ["logits", "probabilities"]}, "parameters": {"type": "object", "properties": {"binary_data": {"type": "boolean"}}}}}}}},
+        "parameters": {"type": "object", "properties": {"binary_data_output": {"type": "boolean"}, "timeout_ms": {"type": "integer", "minimum": 1}}},
+        "inputs": {"type": "array", "minItems": 1, "maxItems": 1, "items": {"type": "object", "required": ["name", "datatype", "shape"],
+          "properties": {"name": {"enum": ["input", "image"]}, "datatype": {"enum": ["FP32", "BYTES"]}, "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            "data": {"type": "array", "description": "Row-major values, flat or nested: numbers for FP32, strings for BYTES; as many as the shape says"},
+            "parameters": {"type": "object", "properties": {"binary_data_size": {"type": "integer", "minimum": 0, "description": "Bytes of this input in the binary data after the JSON header"}}}},
+          "anyOf": [{"properties": {"name": {"const": "input"}, "datatype": {"const": "FP32"}}}, {"properties": {"name": {"const": "image"}, "datatype": {"const": "BYTES"}}}],
+          "oneOf": [
+            {"description": "JSON tensor data", "required": ["data"], "properties": {"parameters": {"properties": {"binary_data_size": false}}}},
+            {"description": "Binary tensor data (a data member, if any, is ignored)", "required": ["parameters"], "properties": {"parameters": {"required": ["binary_data_size"]}}}]}},
+        "outputs": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {"name": {"enum": ["logits", "probabilities"]}, "parameters": {"type": "object", "properties": {"binary_data": {"type": "boolean"}}}}}}}},
       "OIPInferenceResponse": {"type": "object", "properties": {"model_name": {"type": "string"}, "model_version": {"type": "string"}, "id": {"type": "string"},
         "outputs": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}, "datatype": {"const": "FP32"}, "shape": {"type": "array", "items": {"type": "integer"}}, "data": {"type": "array", "items": {"type": "number"}}, "parameters": {"type": "object", "properties": {"binary_data_size": {"type": "integer"}}}}}}}}
     }
