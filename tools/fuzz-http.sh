@@ -1,43 +1,21 @@
 #!/usr/bin/env bash
-# Fuzzes the HTTP request parser, the multipart parser and query decoding with libFuzzer.
+# Fuzzes the HTTP request parser, the multipart parser and query decoding with libFuzzer and AddressSanitizer,
+# over the committed corpus Fuzz/corpus.
 #
-#   tools/fuzz-http.sh [SECONDS] [--update-corpus]
-#
-# SECONDS (default 20) bounds the run. Without --update-corpus the committed corpus in Fuzz/corpus is only read
-# (new inputs go to a scratch directory); with it, new coverage is merged back into Fuzz/corpus.
-# Crashes are written to .build/fuzz/artifacts/ and make the script fail.
+#   tools/fuzz-http.sh [SECONDS] [--update-corpus]     (see tools/fuzz-common.sh)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/fuzz-common.sh"
 
-duration="${1:-20}"
-update=false
-[[ "${2:-}" == "--update-corpus" || "${1:-}" == "--update-corpus" ]] && update=true
-[[ "$duration" =~ ^[0-9]+$ ]] || duration=20
-
-out=.build/fuzz
-mkdir -p "$out/artifacts" "$out/new-corpus"
+fuzz_prepare http
 # The parser files do no I/O and import nothing outside the standard library (and libc), so they build alone.
-sources=(
-    Sources/HTTPServer/HTTPTypes.swift
-    Sources/HTTPServer/HTTPParser.swift
-    Sources/HTTPServer/HTTPError.swift
-    Sources/HTTPServer/HTTPRequest.swift
-    Sources/HTTPServer/QueryString.swift
-    Sources/HTTPServer/Multipart.swift
+fuzz_build_swift HTTPServerFuzz \
+    Sources/HTTPServer/HTTPTypes.swift \
+    Sources/HTTPServer/HTTPParser.swift \
+    Sources/HTTPServer/HTTPError.swift \
+    Sources/HTTPServer/HTTPRequest.swift \
+    Sources/HTTPServer/QueryString.swift \
+    Sources/HTTPServer/Multipart.swift \
     Fuzz/HTTPFuzz.swift
-)
-rm -f "$out/http-fuzz"
-swiftc -swift-version 6 -O -g -parse-as-library -module-name HTTPServerFuzz \
-    -sanitize=fuzzer,address "${sources[@]}" -o "$out/http-fuzz" 2>&1 | grep -v "Cannot export local symbol" || true
-test -x "$out/http-fuzz"
-
-# The Swift backtracer does not run under ASan; without it the runtime still prints the fatal error's message.
-export SWIFT_BACKTRACE=enable=no
-"$out/http-fuzz" -max_total_time="$duration" -timeout=5 -rss_limit_mb=2048 -max_len=4096 \
-    -dict=Fuzz/http.dict -artifact_prefix="$out/artifacts/" -print_final_stats=1 \
-    "$out/new-corpus" Fuzz/corpus
-
-if $update; then
-    "$out/http-fuzz" -merge=1 -dict=Fuzz/http.dict Fuzz/corpus "$out/new-corpus"
-    echo "corpus: $(ls Fuzz/corpus | wc -l) files"
-fi
+flags=(-timeout=5 -malloc_limit_mb=256 -rss_limit_mb=2048 -max_len=4096 -dict=Fuzz/http.dict)
+fuzz_replay "${flags[@]}"
+fuzz_run Fuzz/corpus "${flags[@]}"

@@ -3,8 +3,14 @@
 refuse, and the PIL / torchvision reference outputs the Swift tests compare against.
 
     python3 tools/make_image_fixtures.py [--out Tests/CBAMImageTests/Fixtures]
+    python3 tools/make_image_fixtures.py --fuzz-corpus Fuzz
 
-Needs Pillow, numpy, torch + torchvision, the libjpeg-turbo programs (cjpeg, jpegtran) and a C compiler
+The second form writes the fuzzers' seed corpora instead (Fuzz/corpus-png, Fuzz/corpus-jpeg, Fuzz/corpus-oip:
+small PngSuite-like files of every PNG colour type, bit depth and interlace, baseline/progressive/CMYK JPEGs,
+tiny sizes, truncations and bit flips, Open Inference Protocol requests) and the hand-made regression files
+of known findings (Fuzz/regressions/); it needs only Pillow, numpy and, for CMYK JPEGs, a C compiler.
+
+The fixtures need Pillow, numpy, torch + torchvision, the libjpeg-turbo programs (cjpeg, jpegtran) and a C compiler
 with libjpeg headers (for CMYK/YCCK files, which neither PIL nor cjpeg can write). Deterministic: the
 same tools give the same bytes. The manifest (manifest.json) lists every case and what is expected.
 """
@@ -403,11 +409,205 @@ def make_preprocess(fx, photo):
                                           "reference": ref})
 
 
+# ------------------------------------------------------------------------------------------- fuzz seed corpora
+
+def fuzz_variants(name, data, rng):
+    """The file itself, two truncations and two single-byte flips (seeded, so the same every run)."""
+    yield name, data
+    stem, ext = os.path.splitext(name)
+    for fraction in (3, 7):
+        yield f"{stem}_cut{fraction}of10{ext}", data[: len(data) * fraction // 10]
+    for i in range(2):
+        flipped = bytearray(data)
+        at = int(rng.integers(8, len(data))) if len(data) > 8 else 0
+        flipped[at] ^= 1 << int(rng.integers(0, 8))
+        yield f"{stem}_flip{i}{ext}", bytes(flipped)
+
+
+def png_with_chunks(samples, colour_type, bit_depth, chunks, interlaced=False, palette=None, split_idat=1):
+    """A PNG with extra ancillary chunks before IDAT and its image data split over `split_idat` IDAT chunks."""
+    png = write_png(samples, colour_type, bit_depth, interlaced, palette=palette)
+    head_end = png.index(b"IDAT") - 4
+    idat_len = struct.unpack(">I", png[head_end:head_end + 4])[0]
+    idat = png[head_end + 8:head_end + 8 + idat_len]
+    step = -(-len(idat) // split_idat)
+    body = b"".join(png_chunk(b"IDAT", idat[i:i + step]) for i in range(0, len(idat), step))
+    return png[:head_end] + b"".join(png_chunk(k, d) for k, d in chunks) + body + png_chunk(b"IEND", b"")
+
+
+def text_chunk_bomb(kind):
+    """Issue 15, finding 1: a text chunk whose length field says 0x7FFFFFF0, followed by 100 bytes. libpng
+    allocates (and zeroes) the whole declared length before it finds the data missing."""
+    tiny = write_png(np.zeros((1, 1, 3), np.uint8), 2, 8)
+    header = tiny[:33]  # signature + IHDR
+    return header + struct.pack(">I", 0x7FFFFFF0) + kind + b"Comment\x00" + bytes(92)
+
+
+def make_fuzz_png(write):
+    rng = np.random.default_rng(15)
+    gray = rng.integers(0, 256, (5, 7), dtype=np.uint16)
+    rgb = rng.integers(0, 256, (5, 7, 3), dtype=np.uint16)
+    alpha = rng.integers(0, 256, (5, 7), dtype=np.uint16)
+    cases = []
+    for interlaced in (False, True):
+        tag = "_i" if interlaced else ""
+        for depth in (1, 2, 4, 8, 16):
+            cases.append((f"gray{depth}{tag}.png", write_png(((gray * ((1 << depth) - 1)) // 255)[..., None], 0, depth, interlaced)))
+        for depth in (1, 2, 4, 8):
+            n = 1 << depth
+            palette = rng.integers(0, 256, (n, 3))
+            cases.append((f"palette{depth}{tag}.png", write_png((gray * n // 256)[..., None], 3, depth, interlaced,
+                                                               palette=palette, trns=bytes([0, 128][: n]))))
+        for depth in (8, 16):
+            scale = 257 if depth == 16 else 1
+            cases.append((f"rgb{depth}{tag}.png", write_png(rgb * scale, 2, depth, interlaced,
+                                                           trns=struct.pack(">HHH", 1, 2, 3))))
+            cases.append((f"gray_alpha{depth}{tag}.png", write_png(np.stack([gray, alpha], -1) * scale, 4, depth, interlaced)))
+            cases.append((f"rgba{depth}{tag}.png", write_png(np.concatenate([rgb, alpha[..., None]], -1) * scale, 6, depth, interlaced)))
+    for h, w in ((1, 1), (1, 9), (9, 1), (3, 33)):
+        cases.append((f"rgb8_{w}x{h}.png", write_png(rng.integers(0, 256, (h, w, 3)), 2, 8)))
+    icc = zlib.compress(b"\x00" * 128)
+    ancillary = [(b"gAMA", struct.pack(">I", 45455)), (b"sBIT", b"\x08\x08\x08"), (b"pHYs", struct.pack(">IIB", 2835, 2835, 1)),
+                 (b"tEXt", b"Comment\x00seed"), (b"zTXt", b"Comment\x00\x00" + zlib.compress(b"seed text " * 8)),
+                 (b"iTXt", b"Comment\x00\x01\x00en\x00Comment\x00" + zlib.compress(b"seed")), (b"iCCP", b"icc\x00\x00" + icc),
+                 (b"bKGD", struct.pack(">HHH", 1, 2, 3)), (b"tIME", struct.pack(">HBBBBB", 2026, 12, 4, 3, 0, 0)),
+                 (b"eXIf", b"MM\x00\x2a\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00\x00\x00\x00\x00"),
+                 (b"prIv", b"unknown private chunk")]
+    cases.append(("rgb8_ancillary_split_idat.png", png_with_chunks(rgb, 2, 8, ancillary, split_idat=3)))
+    without_iend = png_with_chunks(rgb, 2, 8, [])[:-12]
+    cases.append(("rgb8_empty_idat.png", without_iend + png_chunk(b"IDAT", b"") + png_chunk(b"IEND", b"")))
+    # Image data that inflates to more than the rows need (finding 2's shape, small).
+    extra = write_png(rgb, 2, 8)
+    start = extra.index(b"IDAT") - 4
+    raw = b"".join(b"\x00" + bytes(rgb[y].astype(np.uint8).reshape(-1)) for y in range(5)) + bytes(4096)
+    cases.append(("rgb8_idat_too_long.png", extra[:start] + png_chunk(b"IDAT", zlib.compress(raw, 9)) + png_chunk(b"IEND", b"")))
+    count = 0
+    for name, data in cases:
+        for variant, payload in fuzz_variants(name, data, rng):
+            write("corpus-png/" + variant, payload)
+            count += 1
+    for kind in (b"tEXt", b"zTXt", b"iTXt"):
+        write(f"regressions/png/{kind.decode()}_length_0x7ffffff0.png", text_chunk_bomb(kind))
+    return count
+
+
+def make_fuzz_jpeg(write, work):
+    rng = np.random.default_rng(16)
+    photo = scene(64, 48)
+    cases = []
+    def pil(image, **kw):
+        buf = io.BytesIO()
+        image.save(buf, "JPEG", **kw)
+        return buf.getvalue()
+    for subsampling, name in ((0, "444"), (1, "422"), (2, "420")):
+        cases.append((f"baseline_{name}.jpg", pil(photo, quality=80, subsampling=subsampling)))
+    cases.append(("progressive.jpg", pil(photo, quality=80, progressive=True)))
+    cases.append(("optimized.jpg", pil(photo, quality=70, optimize=True)))
+    cases.append(("gray.jpg", pil(photo.convert("L"), quality=80)))
+    cases.append(("gray_progressive.jpg", pil(photo.convert("L"), quality=80, progressive=True)))
+    cases.append(("pil_cmyk.jpg", pil(photo.convert("CMYK"), quality=80)))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    cases.append(("exif_orientation_6.jpg", pil(photo.resize((16, 12)), quality=80, exif=exif.tobytes())))
+    for w, h in ((1, 1), (8, 8), (17, 9), (9, 17), (128, 8)):
+        cases.append((f"baseline_{w}x{h}.jpg", pil(scene(w, h), quality=75)))
+    # Four-component files PIL cannot write: the CMYK writer of the test fixtures, when a C compiler is here.
+    exe = os.path.join(work, "cmyk_writer")
+    src = os.path.join(work, "cmyk_writer.c")
+    with open(src, "w") as f:
+        f.write(CMYK_WRITER_C)
+    if subprocess.run(["cc", "-O1", "-o", exe, src, "-ljpeg"], capture_output=True).returncode == 0:
+        small = np.asarray(photo.resize((24, 16)))
+        cmyk = np.concatenate([255 - small, np.zeros(small.shape[:2] + (1,), np.uint8)], -1).astype(np.uint8)
+        for kind, adobe in (("cmyk", 1), ("ycck", 1), ("cmyk", 0)):
+            path = os.path.join(work, "out.jpg")
+            subprocess.run([exe, "24", "16", kind, str(adobe), path], input=cmyk.tobytes(), check=True)
+            cases.append((f"{kind}{'_adobe' if adobe else ''}.jpg", open(path, "rb").read()))
+    baseline = cases[0][1]
+    sof = baseline.index(b"\xff\xc0")
+    big = bytearray(baseline)
+    big[sof + 5:sof + 9] = struct.pack(">HH", 1200, 1600)  # finding 4: a frame much larger than its scan data
+    cases.append(("frame_1600x1200_scan_64x48.jpg", bytes(big)))
+    count = 0
+    for name, data in cases:
+        for variant, payload in fuzz_variants(name, data, rng):
+            write("corpus-jpeg/" + variant, payload)
+            count += 1
+    return count
+
+
+def make_fuzz_oip(write):
+    """Open Inference Protocol request bodies. Layout the OIP fuzzer reads: the first line is the
+    Inference-Header-Content-Length value (empty: no header), the rest is the body."""
+    def request(header, body):
+        return (b"" if header is None else str(header).encode()) + b"\n" + body
+    def js(obj):
+        return json.dumps(obj, separators=(",", ":")).encode()
+    fp32 = {"name": "input", "datatype": "FP32", "shape": [1, 3, 2, 2]}
+    cases = {
+        "json_fp32_flat": request(None, js({"inputs": [dict(fp32, data=[0.5] * 12)]})),
+        "json_fp32_nested": request(None, js({"id": "a", "inputs": [dict(fp32, data=[[[[1, 2], [3, 4]]] * 3])],
+                                              "outputs": [{"name": "logits"}, {"name": "probabilities",
+                                                                              "parameters": {"binary_data": True}}],
+                                              "parameters": {"binary_data_output": False, "timeout_ms": 100}})),
+        "json_bytes": request(None, js({"inputs": [{"name": "image", "datatype": "BYTES", "shape": [2, 1],
+                                                    "data": ["abc", "\u00ff\u0000"]}]})),
+        "json_scalar_shape": request(None, js({"inputs": [{"name": "x", "datatype": "FP32", "shape": [], "data": 1}]})),
+        "json_no_data": request(None, js({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1]}]})),
+        "json_bad_types": request(None, js({"inputs": [{"name": 1, "datatype": "INT8", "shape": [-1, 1.5, True]}],
+                                            "outputs": {"name": 3}, "parameters": {"timeout_ms": "9"}})),
+        "json_huge_shape": request(None, js({"inputs": [dict(fp32, shape=[2**31, 2**31, 2**31], data=[])]})),
+        "json_not_object": request(None, b"[1,2,3]"),
+        "json_invalid": request(None, b'{"inputs": [{"name": "input", '),
+        "empty": request(None, b""),
+    }
+    floats = struct.pack("<12f", *[i / 12 for i in range(12)])
+    header = js({"inputs": [dict(fp32, parameters={"binary_data_size": len(floats)})],
+                 "outputs": [{"name": "logits", "parameters": {"binary_data": True}}]})
+    cases["binary_fp32"] = request(len(header), header + floats)
+    cases["binary_fp32_short"] = request(len(header), header + floats[:-5])
+    cases["binary_fp32_extra"] = request(len(header), header + floats + b"\x00" * 7)
+    elements = [b"\xff\xd8\xff\xe0jpeg", b"\x89PNG\r\n\x1a\n"]
+    packed = b"".join(struct.pack("<I", len(e)) + e for e in elements)
+    header = js({"inputs": [{"name": "image", "datatype": "BYTES", "shape": [2],
+                             "parameters": {"binary_data_size": len(packed)}}]})
+    cases["binary_bytes"] = request(len(header), header + packed)
+    cases["binary_bytes_bad_length"] = request(len(header), header + struct.pack("<I", 0xFFFFFFF0) + packed[4:])
+    cases["binary_header_too_long"] = request(len(header) + 1000, header + packed)
+    cases["binary_header_negative"] = request(-3, header + packed)
+    cases["binary_header_text"] = request(" 12x", header)
+    for name, data in cases.items():
+        write(f"corpus-oip/{name}", data)
+    return len(cases)
+
+
+def make_fuzz_corpus(root):
+    for sub in ("corpus-png", "corpus-jpeg", "corpus-oip"):
+        shutil.rmtree(os.path.join(root, sub), ignore_errors=True)
+    def write(relpath, data):
+        path = os.path.join(root, relpath)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+    work = tempfile.mkdtemp(prefix="cbam-fuzz-corpus-")
+    counts = {"png": make_fuzz_png(write), "jpeg": make_fuzz_jpeg(write, work), "oip": make_fuzz_oip(write)}
+    shutil.rmtree(work, ignore_errors=True)
+    for target, count in counts.items():
+        d = os.path.join(root, f"corpus-{target}")
+        size = sum(os.path.getsize(os.path.join(d, n)) for n in os.listdir(d))
+        print(f"corpus-{target}: {count} files, {size / 1024:.0f} KiB")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     here = os.path.dirname(os.path.abspath(__file__))
     parser.add_argument("--out", default=os.path.join(here, "..", "Tests", "CBAMImageTests", "Fixtures"))
+    parser.add_argument("--fuzz-corpus", metavar="DIR",
+                        help="write the fuzzers' seed corpora and regression files under DIR (Fuzz) instead")
     args = parser.parse_args()
+    if args.fuzz_corpus:
+        make_fuzz_corpus(os.path.abspath(args.fuzz_corpus))
+        return
     out = os.path.abspath(args.out)
     for sub in ("jpeg", "png", "exif", "bad", "preprocess", "reference"):
         shutil.rmtree(os.path.join(out, sub), ignore_errors=True)

@@ -207,8 +207,8 @@ public enum InferenceProtocolDecoder {
     }
 
     private static func decodeJSON(_ raw: Any, datatype: String, elements: Int, name: String) throws(ServiceError) -> TensorData {
+        // Not reserved from the shape: that is the client's word, and [1 << 28] would reserve 8 GiB for "data": [].
         var flat: [Any] = []
-        flat.reserveCapacity(elements)
         flatten(raw, into: &flat)
         guard flat.count == elements else {
             throw .badRequest("shape_mismatch", "input \(name): shape needs \(elements) values, \"data\" has \(flat.count)")
