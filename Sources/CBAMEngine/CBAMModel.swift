@@ -98,6 +98,9 @@ public final class CBAMModel: @unchecked Sendable {
                      threads: Int, in workspace: Workspace) -> (logits: [Float], attention: [[AttentionMap]]) {
         let plan = memoryPlan(batch: batch, height: height, width: width, threads: threads)
         workspace.reserve(activation: plan.activation, columns: plan.columns, threads: threads, scratch: plan.scratch)
+        let key = ExecutionPlan.Key(batch: batch, height: height, width: width, threads: threads)
+        workspace.beginPass(key)
+        defer { workspace.endPass(key) }
 
         let a = workspace.activations
         var buffers = BlockBuffers(input: a[0], first: a[1], second: a[2], output: a[3])
@@ -111,7 +114,7 @@ public final class CBAMModel: @unchecked Sendable {
             }
         }
         var x = FeatureMap(data: buffers.first, channels: 3, batch: batch, height: height, width: width)
-        x = stem.timed(x, into: stemPool ? buffers.second : buffers.input, workspace: workspace, as: .stem)
+        x = stem.run(x, into: stemPool ? buffers.second : buffers.input, workspace: workspace, as: .stem)
         if stemPool {
             let (oh, ow) = Self.stemPoolSize(height: x.height, width: x.width)
             workspace.timed(.pooling) {

@@ -1,7 +1,8 @@
 /// A convolution with its BatchNorm folded in at load time and an optional fused ReLU:
 /// `y = relu?(W' ∗ x + b')`, `W' = W·γ/√(σ²+ε)`, `b' = β − μ·γ/√(σ²+ε)`.
-/// A 1x1 stride-1 convolution is a plain GEMM on the input; a 3x3 stride-1 one on a large enough map runs as
-/// Winograd F(2x2, 3x3) with weights transformed at load; the others go through `im2col`.
+/// A 1x1 stride-1 convolution is a plain GEMM on the input; the others go through `im2col`, except that a 3x3
+/// stride-1 one may run as Winograd F(2x2, 3x3) or F(4x4, 3x3), with weights transformed at load: which of the
+/// three is fastest depends on the map, the batch and the channels, so the execution plan measures them.
 struct Conv2D: Sendable {
     let inChannels: Int
     let outChannels: Int
@@ -12,8 +13,17 @@ struct Conv2D: Sendable {
     /// `[outChannels, inChannels·kernel·kernel]`, row-major.
     let weight: [Float]
     let bias: [Float]
-    /// The same convolution in the Winograd domain, for 3x3 stride-1 "same" convolutions.
-    let winograd: WinogradConvolution?
+    /// The same convolution in the Winograd domains, for 3x3 stride-1 "same" convolutions.
+    let winograd2: WinogradConvolution?
+    let winograd4: WinogradConvolution?
+
+    /// How a pass computes this convolution.
+    enum Algorithm: Sendable {
+        /// im2col (where needed) and one GEMM per column tile.
+        case gemm
+        case winograd2x2
+        case winograd4x4
+    }
 
     init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, relu: Bool, weight: [Float], bias: [Float]) {
         precondition(weight.count == outChannels * inChannels * kernel * kernel && bias.count == outChannels)
@@ -26,8 +36,10 @@ struct Conv2D: Sendable {
         self.weight = weight
         self.bias = bias
         let sameThreeByThree = kernel == 3 && stride == 1 && padding == 1
-        winograd = sameThreeByThree ? WinogradConvolution(.f4x4, inChannels: inChannels, outChannels: outChannels, relu: relu,
-                                                          weight: weight, bias: bias) : nil
+        winograd2 = sameThreeByThree ? WinogradConvolution(.f2x2, inChannels: inChannels, outChannels: outChannels, relu: relu,
+                                                           weight: weight, bias: bias) : nil
+        winograd4 = sameThreeByThree ? WinogradConvolution(.f4x4, inChannels: inChannels, outChannels: outChannels, relu: relu,
+                                                           weight: weight, bias: bias) : nil
     }
 
     /// Folds BatchNorm statistics `(γ, β, μ, σ²)` into a bias-free convolution weight `[Cout, Cin, k, k]`.
@@ -51,24 +63,45 @@ struct Conv2D: Sendable {
 
     var needsColumns: Bool { kernel != 1 || stride != 1 || padding != 0 }
 
-    /// Whether a pass of this shape runs in the Winograd domain: only where there are enough tiles to amortise
-    /// the 16 GEMMs (on tiny maps the transformed weights, 16/9 the size, cost more than the multiplies saved).
-    func usesWinograd(batch: Int, height: Int, width: Int) -> Bool {
-        guard let winograd else { return false }
-        return batch * winograd.tiles(height) * winograd.tiles(width) >= Self.winogradMinimumTiles
+    /// The algorithms worth measuring for a pass of this shape: for a 3x3 stride-1 convolution both Winograd variants
+    /// (F(4x4) on maps of at least 4x4) and the GEMM; for the others the GEMM alone.
+    func candidates(batch: Int, height: Int, width: Int) -> [Algorithm] {
+        guard winograd2 != nil else { return [.gemm] }
+        return height >= 4 && width >= 4 ? [.winograd4x4, .winograd2x2, .gemm] : [.winograd2x2, .gemm]
     }
-    static let winogradMinimumTiles = 16
 
-    /// Floats of each thread's buffer for an input of this shape: one tile of im2col columns (0 for a plain GEMM),
-    /// or one Winograd block.
-    func bufferCount(batch: Int, height: Int, width: Int, threads: Int) -> Int {
-        if usesWinograd(batch: batch, height: height, width: width), let winograd {
+    /// The algorithm without a measurement (tests, and any pass that has no plan): F(4x4) where the pass has at least
+    /// 16 tiles to amortise its 36 GEMMs, else the GEMM.
+    func defaultAlgorithm(batch: Int, height: Int, width: Int) -> Algorithm {
+        guard let winograd4 else { return .gemm }
+        return batch * winograd4.tiles(height) * winograd4.tiles(width) >= 16 ? .winograd4x4 : .gemm
+    }
+
+    private func winograd(_ algorithm: Algorithm) -> WinogradConvolution? {
+        switch algorithm {
+        case .gemm: nil
+        case .winograd2x2: winograd2
+        case .winograd4x4: winograd4
+        }
+    }
+
+    /// Floats of each thread's buffer for an input of this shape with `algorithm`: one tile of im2col columns (0 for
+    /// a plain GEMM), or one Winograd block.
+    func bufferCount(batch: Int, height: Int, width: Int, threads: Int, algorithm: Algorithm) -> Int {
+        if let winograd = winograd(algorithm) {
             return winograd.bufferCount(batch: batch, height: height, width: width, threads: threads)
         }
         guard needsColumns else { return 0 }
         let (oh, ow) = outputSize(height: height, width: width)
         let depth = inChannels * kernel * kernel
         return depth * rowsPerTile(rows: batch * oh, width: ow, depth: depth, threads: threads) * ow
+    }
+
+    /// The most any candidate algorithm needs.
+    func bufferCount(batch: Int, height: Int, width: Int, threads: Int) -> Int {
+        candidates(batch: batch, height: height, width: width).map {
+            bufferCount(batch: batch, height: height, width: width, threads: threads, algorithm: $0)
+        }.max()!
     }
 
     /// Output rows per tile: about `tileColumns` columns, and at least one tile per thread when there are rows enough.
@@ -88,9 +121,10 @@ struct Conv2D: Sendable {
     /// output rows, each tile unfolded, multiplied and given its bias and ReLU while it is still in cache.
     @discardableResult
     func callAsFunction(_ input: FeatureMap, into output: UnsafeMutablePointer<Float>,
-                        buffers: [UnsafeMutablePointer<Float>]) -> FeatureMap {
+                        buffers: [UnsafeMutablePointer<Float>], algorithm: Algorithm? = nil) -> FeatureMap {
         precondition(input.channels == inChannels, "Conv2D: input has \(input.channels) channels, expected \(inChannels)")
-        if usesWinograd(batch: input.batch, height: input.height, width: input.width), let winograd {
+        let algorithm = algorithm ?? defaultAlgorithm(batch: input.batch, height: input.height, width: input.width)
+        if let winograd = winograd(algorithm) {
             return winograd(input, into: output, buffers: buffers)
         }
         let (oh, ow) = outputSize(height: input.height, width: input.width)

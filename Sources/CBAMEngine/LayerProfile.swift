@@ -4,7 +4,8 @@ import Dispatch
 public enum LayerKind: String, CaseIterable, Sendable {
     case inputLayout = "input layout"
     case stem = "stem"
-    case winograd3x3 = "3x3 Winograd"
+    case winograd4x4 = "3x3 Winograd F(4x4)"
+    case winograd2x2 = "3x3 Winograd F(2x2)"
     case im2col3x3 = "3x3 im2col"
     case strided3x3 = "3x3 stride 2"
     case pointwise = "1x1"
@@ -45,27 +46,6 @@ extension Workspace {
         let result = body()
         profile.add(kind, nanoseconds: DispatchTime.now().uptimeNanoseconds - start, multiplyAdds: multiplyAdds)
         return result
-    }
-}
-
-extension Conv2D {
-    func kind(batch: Int, height: Int, width: Int) -> LayerKind {
-        if usesWinograd(batch: batch, height: height, width: width) { return .winograd3x3 }
-        switch (kernel, stride) {
-        case (1, 1): return .pointwise
-        case (1, _): return .stridedPointwise
-        case (3, 1): return .im2col3x3
-        default: return .strided3x3
-        }
-    }
-
-    /// The convolution, timed under its kind when the workspace has a profile.
-    func timed(_ input: FeatureMap, into output: UnsafeMutablePointer<Float>, workspace: Workspace,
-               as kind: LayerKind? = nil) -> FeatureMap {
-        workspace.timed(kind ?? self.kind(batch: input.batch, height: input.height, width: input.width),
-                        multiplyAdds: input.batch * multiplyAdds(height: input.height, width: input.width)) {
-            self(input, into: output, buffers: workspace.columns)
-        }
     }
 }
 

@@ -23,12 +23,12 @@ struct ResidualBlock {
         var temporaries = (buffers.first, buffers.second)
         for (i, conv) in convolutions.enumerated() {
             let destination = i == convolutions.count - 1 ? buffers.output : temporaries.0
-            x = conv.timed(x, into: destination, workspace: workspace)
+            x = conv.run(x, into: destination, workspace: workspace)
             temporaries = (temporaries.1, temporaries.0)
         }
         let identity: UnsafePointer<Float>
         if let downsample {
-            identity = UnsafePointer(downsample.timed(input, into: temporaries.0, workspace: workspace).data)
+            identity = UnsafePointer(downsample.run(input, into: temporaries.0, workspace: workspace).data)
         } else {
             identity = UnsafePointer(input.data)
         }

@@ -12,6 +12,9 @@ final class Workspace {
     private(set) var activationCapacity = 0
     private(set) var columnCapacity = 0
     private(set) var scratchCapacity = 0
+    /// The execution plans of the input shapes this workspace has run, and the one of the pass under way.
+    var plans: [ExecutionPlan.Key: ExecutionPlan] = [:]
+    var pass = ExecutionPlan.Cursor()
     /// Where `CBAMModel.profile` collects the time per layer kind; nil otherwise.
     var profile: LayerProfile?
     /// How many times the buffers were (re)allocated; tests use it to check steady state allocates nothing.

@@ -77,14 +77,38 @@ struct WinogradTests {
         }
     }
 
-    @Test func convolutionPicksWinogradOnlyWhereThereAreTilesEnough() {
+    @Test func onlySameThreeByThreeConvolutionsHaveWinogradCandidates() {
         let conv = Conv2D(inChannels: 2, outChannels: 2, kernel: 3, stride: 1, padding: 1, relu: false,
                           weight: [Float](repeating: 0.1, count: 36), bias: [0, 0])
-        #expect(conv.usesWinograd(batch: 1, height: 32, width: 32))
-        #expect(!conv.usesWinograd(batch: 1, height: 4, width: 4))
-        #expect(conv.usesWinograd(batch: 16, height: 4, width: 4))
+        #expect(conv.candidates(batch: 1, height: 32, width: 32) == [.winograd4x4, .winograd2x2, .gemm])
+        #expect(conv.candidates(batch: 4, height: 3, width: 9) == [.winograd2x2, .gemm])
+        #expect(conv.defaultAlgorithm(batch: 1, height: 32, width: 32) == .winograd4x4)
+        #expect(conv.defaultAlgorithm(batch: 1, height: 4, width: 4) == .gemm)
         let strided = Conv2D(inChannels: 2, outChannels: 2, kernel: 3, stride: 2, padding: 1, relu: false,
                              weight: [Float](repeating: 0.1, count: 36), bias: [0, 0])
-        #expect(strided.winograd == nil && !strided.usesWinograd(batch: 8, height: 32, width: 32))
+        #expect(strided.winograd4 == nil && strided.candidates(batch: 8, height: 32, width: 32) == [.gemm])
+    }
+
+    /// The first pass of a shape measures a plan; the next passes of that shape follow it and give the same logits.
+    @Test func planIsMeasuredOncePerShapeAndReused() throws {
+        let model = try CBAMModel.load(directory: ParityFixture.directory("basic_cifar_selective"))
+        let input: [Float] = (0..<(2 * 3 * 32 * 32)).map { i in Float(i % 97) / 97 - 0.5 }
+        func pass(batch: Int) throws -> ForwardResult {
+            try input.withUnsafeBufferPointer {
+                try model.forward(UnsafeBufferPointer(rebasing: $0[0..<(batch * 3 * 32 * 32)]), batch: batch, height: 32,
+                                  width: 32, attention: false, slices: 1)
+            }
+        }
+        let first = try pass(batch: 2)
+        let workspace = model.workspaces[0]
+        #expect(workspace.plans.count == 1)
+        let plan = try #require(workspace.plans.values.first)
+        let convolutions = 1 + model.blocks.map { block in block.convolutions.count + (block.downsample == nil ? 0 : 1) }.reduce(0, +)
+        #expect(plan.algorithms.count == convolutions)
+        let second = try pass(batch: 2)
+        #expect(workspace.plans.count == 1)
+        #expect(maxAbsDifference(first.logits, second.logits) <= 1e-5)
+        _ = try pass(batch: 1)
+        #expect(workspace.plans.count == 2)
     }
 }

@@ -1,0 +1,83 @@
+import Dispatch
+
+/// The algorithm of each convolution of a pass, in the order the pass runs them, for one input shape and thread
+/// count. It is measured, not guessed: the first pass of a new shape runs each convolution with every candidate
+/// algorithm (twice, keeping the faster time) and keeps the fastest; later passes of that shape just follow it.
+struct ExecutionPlan {
+    struct Key: Hashable {
+        let batch, height, width, threads: Int
+    }
+
+    var algorithms: [Conv2D.Algorithm] = []
+
+    /// Where a pass stands in its plan: the next convolution's index, or the plan being measured.
+    struct Cursor {
+        var plan = ExecutionPlan()
+        var next = 0
+        var measuring = false
+    }
+}
+
+extension Workspace {
+    /// Starts a pass of this shape: follows its plan, or measures one if there is none yet.
+    func beginPass(_ key: ExecutionPlan.Key) {
+        if let plan = plans[key] {
+            pass = .init(plan: plan, next: 0, measuring: false)
+        } else {
+            pass = .init(plan: ExecutionPlan(), next: 0, measuring: true)
+        }
+    }
+
+    /// Ends the pass; a plan it measured is kept for the next pass of its shape.
+    func endPass(_ key: ExecutionPlan.Key) {
+        if pass.measuring { plans[key] = pass.plan }
+        pass.measuring = false
+    }
+
+    /// The algorithm for the pass's next convolution, measuring the candidates when the pass is measuring
+    /// (`output` receives each candidate's result; they agree to rounding).
+    func algorithm(for conv: Conv2D, input: FeatureMap, output: UnsafeMutablePointer<Float>) -> Conv2D.Algorithm {
+        if !pass.measuring {
+            precondition(pass.next < pass.plan.algorithms.count, "execution plan: more convolutions than planned")
+            defer { pass.next += 1 }
+            return pass.plan.algorithms[pass.next]
+        }
+        let candidates = conv.candidates(batch: input.batch, height: input.height, width: input.width)
+        var best = (algorithm: candidates[0], nanoseconds: UInt64.max)
+        if candidates.count > 1 {
+            for candidate in candidates {
+                for _ in 0..<2 {
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    conv(input, into: output, buffers: columns, algorithm: candidate)
+                    let elapsed = DispatchTime.now().uptimeNanoseconds - start
+                    if elapsed < best.nanoseconds { best = (candidate, elapsed) }
+                }
+            }
+        }
+        pass.plan.algorithms.append(best.algorithm)
+        return best.algorithm
+    }
+}
+
+extension Conv2D {
+    /// The convolution as its pass's plan says (measuring it first if the plan is new), timed under its kind when
+    /// the workspace has a profile.
+    func run(_ input: FeatureMap, into output: UnsafeMutablePointer<Float>, workspace: Workspace,
+             as kind: LayerKind? = nil) -> FeatureMap {
+        let algorithm = workspace.algorithm(for: self, input: input, output: output)
+        return workspace.timed(kind ?? self.kind(algorithm), multiplyAdds: input.batch * multiplyAdds(height: input.height, width: input.width)) {
+            self(input, into: output, buffers: workspace.columns, algorithm: algorithm)
+        }
+    }
+
+    func kind(_ algorithm: Algorithm) -> LayerKind {
+        switch (algorithm, kernel, stride) {
+        case (.winograd2x2, _, _): .winograd2x2
+        case (.winograd4x4, _, _): .winograd4x4
+        case (_, 1, 1): .pointwise
+        case (_, 1, _): .stridedPointwise
+        case (_, 3, 1): .im2col3x3
+        default: .strided3x3
+        }
+    }
+}
