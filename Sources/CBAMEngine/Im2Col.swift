@@ -32,6 +32,8 @@ func im2col(_ input: FeatureMap, kernel k: Int, stride s: Int, padding p: Int,
                         }
                         if s == 1 {
                             copy(line + oxBegin, to: dst + oxBegin, count: oxEnd &- oxBegin)
+                        } else if s == 2 {
+                            gatherEven(line + 2 &* oxBegin, to: dst + oxBegin, count: oxEnd &- oxBegin)
                         } else {
                             for ox in oxBegin..<oxEnd { dst[ox] = line[ox &* s] }
                         }
@@ -67,6 +69,19 @@ func copy(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, coun
         i &+= 4
     }
     while i < count { dst[i] = src[i]; i &+= 1 }
+}
+
+/// `dst[i] = src[2i]`, eight at a time from sixteen loaded (the stride-2 gather of downsampling convolutions);
+/// the vector loop stops where a 16-float load would pass `src[2·count − 1]`.
+@inline(__always)
+func gatherEven(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    while i &+ 8 <= count && 2 &* i &+ 16 <= 2 &* count &- 1 {
+        let pair = UnsafeRawPointer(src + 2 &* i).loadUnaligned(as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: pair.evenHalf, as: SIMD8<Float>.self)
+        i &+= 8
+    }
+    while i < count { dst[i] = src[2 &* i]; i &+= 1 }
 }
 
 /// `dst[i] = value` in vectors of 16, 8 and 4 floats, at most 3 scalar stores.
