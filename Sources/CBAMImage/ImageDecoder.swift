@@ -25,11 +25,15 @@ public struct ImageDecoder: Sendable {
     /// decode at 1/2, 1/4 or 1/8 of its size (libjpeg DCT scaling); nil decodes every pixel. Full decoding
     /// plus `Preprocessor` is bit-exact with torchvision; scaled decoding differs by 0.1 to 1.5 levels on
     /// average (measured, see Tests/CBAMImageTests/Fixtures/README.md) for about 3x less libjpeg time at 1/8.
-    public func decode(_ bytes: [UInt8], targetShorterSide: Int? = nil) throws(ImageError) -> RGBImage {
-        try decodeWithDetails(bytes, targetShorterSide: targetShorterSide).image
+    ///
+    /// `timeBudget` bounds the decode's time (the request's deadline): past it, the decoder stops at its next row
+    /// and throws `decode_timeout`.
+    public func decode(_ bytes: [UInt8], targetShorterSide: Int? = nil, timeBudget: Duration? = nil) throws(ImageError) -> RGBImage {
+        try decodeWithDetails(bytes, targetShorterSide: targetShorterSide, timeBudget: timeBudget).image
     }
 
-    public func decodeWithDetails(_ bytes: [UInt8], targetShorterSide: Int? = nil) throws(ImageError) -> Decoded {
+    public func decodeWithDetails(_ bytes: [UInt8], targetShorterSide: Int? = nil,
+                                  timeBudget: Duration? = nil) throws(ImageError) -> Decoded {
         if bytes.isEmpty { throw .emptyImage() }
         guard let format = ImageFormat.sniff(bytes) else {
             if ImageFormat.isTruncatedSignature(bytes) {
@@ -42,12 +46,13 @@ public struct ImageDecoder: Sendable {
         let orientation: EXIFOrientation
         switch format {
         case .jpeg:
-            let decoded = try JPEGDecoder(limits: limits).decode(bytes, targetShorterSide: targetShorterSide)
+            let decoded = try JPEGDecoder(limits: limits).decode(bytes, targetShorterSide: targetShorterSide,
+                                                             timeBudget: timeBudget)
             image = decoded.image
             (sourceWidth, sourceHeight, scale) = (decoded.sourceWidth, decoded.sourceHeight, decoded.scaleDenominator)
             orientation = exifTranspose ? EXIFOrientation.inJPEG(bytes) : .normal
         case .png:
-            image = try PNGDecoder(limits: limits).decode(bytes)
+            image = try PNGDecoder(limits: limits).decode(bytes, timeBudget: timeBudget)
             (sourceWidth, sourceHeight) = (image.width, image.height)
             orientation = exifTranspose ? EXIFOrientation.inPNG(bytes) : .normal
         }

@@ -29,9 +29,15 @@ public struct ImageError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func unsupportedImage(_ message: String) -> ImageError {
         ImageError(code: "unsupported_image", message: message)
     }
-    /// A progressive JPEG with more scans than `ImageLimits.maxScans`: costs CPU time out of proportion to its size.
+    /// A file whose decoding would cost out of proportion to the image it declares: a progressive JPEG with more
+    /// scans than `ImageLimits.maxScans`, a PNG whose compressed data inflates far past its last row or whose
+    /// decoder would need more memory than its rows.
     public static func imageTooComplex(_ message: String) -> ImageError {
         ImageError(code: "image_too_complex", message: message)
+    }
+    /// The decode's time budget (the request's deadline) ran out.
+    public static func decodeTimedOut(_ message: String) -> ImageError {
+        ImageError(code: "decode_timeout", message: message)
     }
     public static func outOfMemory(_ message: String) -> ImageError {
         ImageError(code: "out_of_memory", message: message)

@@ -11,12 +11,14 @@ struct JPEGDecoder {
     }
 
     /// `targetShorterSide`: decode at 1/2, 1/4 or 1/8 (DCT scaling) while the shorter side stays >= it.
-    func decode(_ bytes: [UInt8], targetShorterSide: Int?) throws(ImageError) -> Decoded {
+    /// `timeBudget`: how long the decode may take (nil: no limit).
+    func decode(_ bytes: [UInt8], targetShorterSide: Int?, timeBudget: Duration?) throws(ImageError) -> Decoded {
         var options = CBAMJPEGOptions(
             max_pixels: UInt64(clamping: limits.maxPixels),
             max_side: UInt32(clamping: limits.maxSide),
             target_shorter_side: UInt32(clamping: max(0, targetShorterSide ?? 0)),
-            max_scans: UInt32(clamping: limits.maxScans))
+            max_scans: UInt32(clamping: limits.maxScans),
+            time_budget_ns: timeBudget.map(budgetNanoseconds) ?? 0)
         var header = CBAMJPEGImage()
         let headerStatus = bytes.withUnsafeBufferPointer {
             cbam_jpeg_read_header($0.baseAddress, $0.count, &options, &header)
@@ -47,6 +49,7 @@ struct JPEGDecoder {
         case CBAM_JPEG_UNSUPPORTED: return .unsupportedImage(message)
         case CBAM_JPEG_OUT_OF_MEMORY: return .outOfMemory(message)
         case CBAM_JPEG_TOO_MANY_SCANS: return .imageTooComplex(message)
+        case CBAM_JPEG_TIMED_OUT: return .decodeTimedOut(message)
         default: return .corruptImage("corrupt JPEG: \(message)")
         }
     }
@@ -58,4 +61,13 @@ func cString<T>(_ tuple: inout T) -> String {
         let bytes = raw.prefix { $0 != 0 }
         return String(decoding: bytes, as: UTF8.self)
     }
+}
+
+/// A time budget for the C decoders: at least 1 ns (0 would mean no limit), so a budget already spent still stops
+/// the decode at its first check.
+func budgetNanoseconds(_ budget: Duration) -> UInt64 {
+    let (seconds, attoseconds) = budget.components
+    guard seconds >= 0, attoseconds >= 0 else { return 1 }
+    return max(1, UInt64(clamping: seconds).multipliedReportingOverflow(by: 1_000_000_000).partialValue
+                  + UInt64(attoseconds / 1_000_000_000))
 }

@@ -4,9 +4,11 @@ import CPNG
 struct PNGDecoder {
     let limits: ImageLimits
 
-    func decode(_ bytes: [UInt8]) throws(ImageError) -> RGBImage {
+    /// `timeBudget`: how long the decode may take (nil: no limit).
+    func decode(_ bytes: [UInt8], timeBudget: Duration?) throws(ImageError) -> RGBImage {
         var options = CBAMPNGOptions(max_pixels: UInt64(clamping: limits.maxPixels),
-                                     max_side: UInt32(clamping: limits.maxSide))
+                                     max_side: UInt32(clamping: limits.maxSide),
+                                     time_budget_ns: timeBudget.map(budgetNanoseconds) ?? 0)
         var header = CBAMPNGImage()
         let headerStatus = bytes.withUnsafeBufferPointer {
             cbam_png_read_header($0.baseAddress, $0.count, &options, &header)
@@ -31,6 +33,8 @@ struct PNGDecoder {
         case CBAM_PNG_TRUNCATED: return .truncatedImage(message)
         case CBAM_PNG_TOO_LARGE: return .imageTooLarge(message)
         case CBAM_PNG_OUT_OF_MEMORY: return .outOfMemory(message)
+        case CBAM_PNG_TOO_COMPLEX: return .imageTooComplex(message)
+        case CBAM_PNG_TIMED_OUT: return .decodeTimedOut(message)
         default: return .corruptImage("corrupt PNG: \(message)")
         }
     }

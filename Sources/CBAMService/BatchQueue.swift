@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Runs one batch of jobs at a time. Owned by the queue's inference thread alone, so it need not be thread-safe
 /// (the engine's model is not).
@@ -104,6 +105,7 @@ public final class BatchQueue<Runner: BatchRunner>: @unchecked Sendable {
     private var jobs: [UInt64: Job] = [:]
     private var order: [UInt64] = []          // queued (not running) job ids, oldest first
     private var queuedImages = 0
+    private var reservedImages = 0            // admitted by `reserve` and still being prepared
     private var nextID: UInt64 = 0
     private var accepting = true
     private var stopped = false
@@ -130,11 +132,53 @@ public final class BatchQueue<Runner: BatchRunner>: @unchecked Sendable {
     /// True once `shutdown()` has begun.
     public var isShuttingDown: Bool { condition.withLock { !accepting } }
 
-    /// True when the queue holds as many images as it may.
-    public var isSaturated: Bool { condition.withLock { queuedImages >= configuration.capacity } }
+    /// True when the queue holds (or has promised room to) as many images as it may.
+    public var isSaturated: Bool { condition.withLock { queuedImages + reservedImages >= configuration.capacity } }
+
+    /// Admission before the expensive part: holds room for `imageCount` images while the caller prepares them
+    /// (decoding, say), so that a full queue refuses in microseconds instead of after the work. The room is given
+    /// back when the reservation is submitted, released, or dropped.
+    public func reserve(imageCount: Int) -> Result<Reservation, BatchQueueError> {
+        guard imageCount >= 1, imageCount <= configuration.maxBatchSize else {
+            return .failure(.invalidImageCount(requested: imageCount, maximum: configuration.maxBatchSize))
+        }
+        let rejection: BatchQueueError? = condition.withLock {
+            if !accepting { return .shuttingDown }
+            if queuedImages + reservedImages + imageCount > configuration.capacity {
+                return .queueFull(capacity: configuration.capacity, retryAfterSeconds: 1)
+            }
+            reservedImages += imageCount
+            return nil
+        }
+        if let rejection {
+            observer.jobDropped(rejection)
+            return .failure(rejection)
+        }
+        return .success(Reservation(imageCount: imageCount) { [weak self] in self?.unreserve(imageCount) })
+    }
+
+    private func unreserve(_ imageCount: Int) {
+        condition.withLock { reservedImages -= imageCount }
+    }
+
+    /// `submit` into room held by `reservation` (which it uses up): no capacity check, the room is already held.
+    public func submit(_ input: Input, reservation: Reservation, timeout: Duration? = nil)
+        async -> Result<BatchResult<Output>, BatchQueueError>
+    {
+        guard reservation.take() else {
+            return .failure(.inferenceFailed(message: "a queue reservation was submitted twice or after its release"))
+        }
+        return await submit(input, imageCount: reservation.imageCount, timeout: timeout, reserved: true)
+    }
 
     /// Enqueues one job of `imageCount` images and waits for its output. Cancelling the calling task drops the job.
     public func submit(_ input: Input, imageCount: Int = 1, timeout: Duration? = nil)
+        async -> Result<BatchResult<Output>, BatchQueueError>
+    {
+        await submit(input, imageCount: imageCount, timeout: timeout, reserved: false)
+    }
+
+    private func submit(_ input: Input, imageCount: Int, timeout: Duration?, reserved: Bool)
         async -> Result<BatchResult<Output>, BatchQueueError>
     {
         guard imageCount >= 1, imageCount <= configuration.maxBatchSize else {
@@ -145,7 +189,7 @@ public final class BatchQueue<Runner: BatchRunner>: @unchecked Sendable {
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: Continuation) in
                 enqueue(Job(id: id, input: input, imageCount: imageCount, enqueuedAt: clock.now, timeout: timeout,
-                            continuation: continuation))
+                            continuation: continuation), reserved: reserved)
             }
         } onCancel: {
             finish(id, with: .cancelled)
@@ -165,11 +209,13 @@ public final class BatchQueue<Runner: BatchRunner>: @unchecked Sendable {
 
     // MARK: - Submitting side
 
-    private func enqueue(_ job: Job) {
+    /// `reserved`: the room was held by a reservation, so only cancellation and shutdown refuse the job.
+    private func enqueue(_ job: Job, reserved: Bool) {
         let rejection: BatchQueueError? = condition.withLock {
+            if reserved { reservedImages -= job.imageCount }  // from here on the job holds its room, or is refused
             if Task.isCancelled { return .cancelled }   // cancelled before the handler could find the job
             if !accepting { return .shuttingDown }
-            if queuedImages + job.imageCount > configuration.capacity {
+            if !reserved && queuedImages + reservedImages + job.imageCount > configuration.capacity {
                 return .queueFull(capacity: configuration.capacity, retryAfterSeconds: 1)
             }
             jobs[job.id] = job
@@ -286,6 +332,27 @@ public final class BatchQueue<Runner: BatchRunner>: @unchecked Sendable {
             }
         }
     }
+}
+
+/// Room held in a `BatchQueue` for images being prepared. Used up by `submit(_:reservation:)`; given back by
+/// `release()` or when the last reference goes (a request that failed while decoding holds nothing).
+public final class Reservation: Sendable {
+    public let imageCount: Int
+    private let giveBack: @Sendable () -> Void
+    private let held = Atomic<Bool>(true)
+
+    init(imageCount: Int, giveBack: @escaping @Sendable () -> Void) {
+        self.imageCount = imageCount
+        self.giveBack = giveBack
+    }
+
+    /// Gives the room back (once; later calls do nothing).
+    public func release() { if take() { giveBack() } }
+
+    /// True the first time: the caller now owns the room.
+    func take() -> Bool { held.exchange(false, ordering: .acquiringAndReleasing) }
+
+    deinit { release() }
 }
 
 /// Hands the runner to the inference thread; only that thread touches it after `init`.

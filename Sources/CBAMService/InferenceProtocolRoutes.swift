@@ -83,20 +83,25 @@ extension InferenceService {
         for output in decoded.outputs ?? [] where !Self.outputNames.contains(output.name) {
             throw .badRequest("unknown_output", "no output \"\(output.name)\"; the outputs are logits and probabilities")
         }
-        let count: Int, tensor: [Float]
+        let timeout = timeout(milliseconds: decoded.timeoutMilliseconds), deadline = ContinuousClock.now + timeout
+        let count: Int, tensor: [Float], reservation: Reservation
         switch (input.name, input.data) {
         case (Self.tensorInputName, .fp32(let values)):
             let s = inputSize
             guard input.shape.count == 4, input.shape[1] == 3, input.shape[2] == s, input.shape[3] == s else {
                 throw .badRequest("shape_mismatch", "input \(input.name) must have shape [N,3,\(s),\(s)]; got \(input.shape)")
             }
-            (count, tensor) = (input.shape[0], values)
+            count = input.shape[0]
+            reservation = try admit(count)
+            tensor = values
         case (Self.imageInputName, .bytes(let images)):
             guard input.shape.count == 1 || (input.shape.count == 2 && input.shape[1] == 1) else {
                 throw .badRequest("shape_mismatch", "input \(input.name) must have shape [N] or [N,1]; got \(input.shape)")
             }
             count = images.count
-            tensor = try prepare(images.enumerated().map { (name: "image \($0.offset)", bytes: $0.element) }).tensor
+            reservation = try admit(count)  // before decoding: a full queue costs the upload nothing
+            tensor = try await prepare(images.enumerated().map { (name: "image \($0.offset)", bytes: $0.element) },
+                                       deadline: deadline).tensor
         case (Self.tensorInputName, _), (Self.imageInputName, _):
             throw .badRequest("unsupported_datatype",
                               "input \(input.name) must be \(input.name == Self.tensorInputName ? "FP32" : "BYTES"), got \(input.data.datatype)")
@@ -104,12 +109,8 @@ extension InferenceService {
             throw .badRequest("unknown_input",
                               "no input \"\(input.name)\"; send \(Self.tensorInputName) (FP32) or \(Self.imageInputName) (BYTES)")
         }
-        guard count >= 1 else { throw .badRequest("shape_mismatch", "the batch dimension must be at least 1") }
-        guard count <= configuration.maxBatchSize else {
-            throw BatchQueueError.invalidImageCount(requested: count, maximum: configuration.maxBatchSize).serviceError
-        }
         let result = try await infer(PreparedImages(tensor: tensor, count: count, wantsAttention: false),
-                                     timeout: timeout(milliseconds: decoded.timeoutMilliseconds))
+                                     reservation: reservation, deadline: deadline, timeout: timeout)
         let logits = result.output.logits, c = numClasses
         var outputs: [InferenceOutput] = []
         let wanted = decoded.outputs?.map(\.name) ?? Self.outputNames

@@ -17,6 +17,7 @@ public final class InferenceService: Sendable {
     let attentionStore: AttentionStore<StoredAttention>
     let decoder: ImageDecoder
     let preprocessor: Preprocessor
+    let decodePool: DecodePool
     let apiKey: APIKey?
     let logger: Logger
 
@@ -42,6 +43,7 @@ public final class InferenceService: Sendable {
         let input = model.config.input
         decoder = ImageDecoder(exifTranspose: input.exifTranspose)
         preprocessor = Preprocessor(size: input.size, resize: input.resize, mean: input.mean, std: input.std)
+        decodePool = DecodePool(threads: configuration.decodeThreads)
         apiKey = APIKey(configuration.apiKey)
         self.logger = logger
     }
@@ -74,7 +76,10 @@ public final class InferenceService: Sendable {
     }
 
     /// Lets queued work finish and stops the inference thread. Call after the HTTP server has drained.
-    public func shutdown() async { await queue.shutdown() }
+    public func shutdown() async {
+        await queue.shutdown()
+        decodePool.stop()
+    }
 
     // MARK: - Shared by the routes
 
@@ -118,9 +123,28 @@ public final class InferenceService: Sendable {
         return min(.milliseconds(milliseconds), configuration.maxRequestTimeout)
     }
 
-    /// Decodes and preprocesses encoded images into one NCHW tensor, on the calling task (never the inference
-    /// thread). Returns the tensor and the time it took.
-    func prepare(_ files: [(name: String?, bytes: [UInt8])]) throws(ServiceError)
+    /// Holds room in the batching queue for `count` images before any work is done for them, so that a full
+    /// server refuses an upload in microseconds instead of after decoding it.
+    func admit(_ count: Int) throws(ServiceError) -> Reservation {
+        guard count >= 1 else { throw .badRequest("shape_mismatch", "the batch dimension must be at least 1") }
+        switch queue.reserve(imageCount: count) {
+        case .success(let reservation): return reservation
+        case .failure(let error): throw error.serviceError
+        }
+    }
+
+    /// Decodes and preprocesses encoded images into one NCHW tensor on the decode pool (never on Swift
+    /// concurrency's threads, never on the inference thread), within the request's `deadline`.
+    /// Returns the tensor and the time it took.
+    func prepare(_ files: [(name: String?, bytes: [UInt8])], deadline: ContinuousClock.Instant) async throws(ServiceError)
+        -> (tensor: [Float], decode: Duration, preprocess: Duration)
+    {
+        try await decodePool.run { [self] in
+            Result { () throws(ServiceError) in try prepareHere(files, deadline: deadline) }
+        }.get()
+    }
+
+    private func prepareHere(_ files: [(name: String?, bytes: [UInt8])], deadline: ContinuousClock.Instant) throws(ServiceError)
         -> (tensor: [Float], decode: Duration, preprocess: Duration)
     {
         let clock = ContinuousClock()
@@ -131,7 +155,8 @@ public final class InferenceService: Sendable {
             let start = clock.now
             let decoded: ImageDecoder.Decoded
             do {
-                decoded = try decoder.decodeWithDetails(file.bytes, targetShorterSide: preprocessor.resize)
+                decoded = try decoder.decodeWithDetails(file.bytes, targetShorterSide: preprocessor.resize,
+                                                        timeBudget: start.duration(to: deadline))
             } catch {
                 throw ServiceError(image: error, file: file.name ?? (files.count > 1 ? "image \(index)" : nil))
             }
@@ -146,10 +171,15 @@ public final class InferenceService: Sendable {
         return (tensor, decodeTime, preprocessTime)
     }
 
-    /// Runs prepared images through the batching queue.
-    func infer(_ images: PreparedImages, timeout: Duration) async throws(ServiceError) -> BatchResult<ImagesOutput> {
-        switch await queue.submit(images, imageCount: images.count, timeout: timeout) {
+    /// Runs prepared images through the batching queue, in the room `reservation` holds.
+    func infer(_ images: PreparedImages, reservation: Reservation, deadline: ContinuousClock.Instant, timeout: Duration)
+        async throws(ServiceError) -> BatchResult<ImagesOutput>
+    {
+        let remaining = max(ContinuousClock.now.duration(to: deadline), .milliseconds(1))
+        switch await queue.submit(images, reservation: reservation, timeout: remaining) {
         case .success(let result): return result
+        case .failure(.deadlineExceeded):  // named by the request's whole timeout, not the part left for the queue
+            throw BatchQueueError.deadlineExceeded(timeoutMilliseconds: timeout.milliseconds).serviceError
         case .failure(let error):
             if case .inferenceFailed(let message) = error { logger.error("inference failed", metadata: ["error": "\(message)"]) }
             throw error.serviceError
@@ -167,6 +197,7 @@ extension ServiceError {
         switch error.code {
         case "unsupported_format": status = 415
         case "image_too_large", "image_too_complex": status = 413
+        case "decode_timeout": status = 504
         case "out_of_memory": status = 503
         default: status = 400
         }

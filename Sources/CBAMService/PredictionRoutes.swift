@@ -22,13 +22,12 @@ extension InferenceService {
         let timeoutMS = try request.query["timeout_ms"].map { (_) throws(ServiceError) in
             try intParameter(request, "timeout_ms", default: 0, range: 1...Int(Int32.max))
         }
+        let timeout = timeout(milliseconds: timeoutMS), deadline = start + timeout
         let (files, multipart) = try uploadedImages(request)
-        guard files.count <= configuration.maxBatchSize else {
-            throw BatchQueueError.invalidImageCount(requested: files.count, maximum: configuration.maxBatchSize).serviceError
-        }
-        let prepared = try prepare(files)
+        let reservation = try admit(files.count)  // before decoding: a full queue costs the upload nothing
+        let prepared = try await prepare(files, deadline: deadline)
         let result = try await infer(PreparedImages(tensor: prepared.tensor, count: files.count, wantsAttention: true),
-                                     timeout: timeout(milliseconds: timeoutMS))
+                                     reservation: reservation, deadline: deadline, timeout: timeout)
 
         let id = UUID().uuidString.lowercased()
         let output = result.output

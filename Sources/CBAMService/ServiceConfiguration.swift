@@ -1,9 +1,13 @@
+import Foundation
+
 /// How the service batches, bounds and guards its work (the `serve` flags that are not the HTTP server's).
 public struct ServiceConfiguration: Sendable {
     public var maxBatchSize = 8
     public var maxBatchDelay: Duration = .milliseconds(2)
     /// Most images waiting in the batching queue; beyond it requests get 503 with Retry-After.
     public var maxQueue = 256
+    /// Threads that decode and preprocess uploads (their own, not Swift concurrency's pool).
+    public var decodeThreads = max(1, ProcessInfo.processInfo.activeProcessorCount)
     /// Default deadline of a request (`timeout_ms` overrides it per request, up to `maxRequestTimeout`).
     public var requestTimeout: Duration = .seconds(10)
     public var maxRequestTimeout: Duration = .seconds(300)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jpeglib.h>
 #include <jerror.h>
@@ -13,16 +14,19 @@ typedef struct {
     struct jpeg_error_mgr base;
     jmp_buf escape;
     CBAMJPEGStatus status;          // set before longjmp by non-libjpeg failures
-    int saw_premature_eof;
-    long warnings_before_eof;       // corrupt-data warnings before the data ran out: garbage, not truncation
+    int reading_header;             // inside jpeg_read_header
     char message[JMSG_LENGTH_MAX];
 } DecoderErrors;
 
+// Bounds the work of one decode: the number of scans, and the caller's deadline (checked for each row
+// delivered and each row of coefficients read).
 typedef struct {
     struct jpeg_progress_mgr base;
     DecoderErrors *errors;
     uint32_t max_scans;
-} ScanLimit;
+    int has_deadline;
+    struct timespec deadline;
+} WorkLimit;
 
 static void record_error_and_escape(j_common_ptr cinfo) {
     DecoderErrors *errors = (DecoderErrors *)cinfo->err;
@@ -39,26 +43,49 @@ static void record_message(j_common_ptr cinfo) {
     (*cinfo->err->format_message)(cinfo, errors->message);
 }
 
-// Warnings (level -1) are recoverable, as PIL treats them, except running out of data.
+// Warnings (level -1) are recoverable, as PIL treats them (extraneous bytes, say), except premature end of
+// data: the file running out (JWRN_JPEG_EOF) or a marker where scan data should be (JWRN_HIT_MARKER, a frame
+// larger than its scans). libjpeg would go on and fill the rest of the frame with gray, for as many rows as the
+// header claims; PIL refuses such files ("image file is truncated"), and so does this decoder, at once.
 static void record_warning(j_common_ptr cinfo, int level) {
     DecoderErrors *errors = (DecoderErrors *)cinfo->err;
-    if (level < 0) {
-        if (cinfo->err->msg_code == JWRN_JPEG_EOF && !errors->saw_premature_eof) {
-            errors->saw_premature_eof = 1;
-            errors->warnings_before_eof = cinfo->err->num_warnings;
-        }
-        cinfo->err->num_warnings++;
+    if (level >= 0) return;
+    int code = cinfo->err->msg_code;
+    if (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER) {
+        j_decompress_ptr dinfo = (j_decompress_ptr)cinfo;
+        // After corrupt-data warnings the data was garbage rather than cut short.
+        errors->status = cinfo->err->num_warnings == 0 ? CBAM_JPEG_TRUNCATED : CBAM_JPEG_CORRUPT;
+        if (errors->reading_header)
+            snprintf(errors->message, sizeof errors->message, "JPEG data ends inside its header (truncated file)");
+        else
+            snprintf(errors->message, sizeof errors->message,
+                     "JPEG data ends before its %ux%u image does (truncated file: premature end of data%s "
+                     "at row %u, scan %d)", dinfo->image_width, dinfo->image_height,
+                     code == JWRN_HIT_MARKER ? " segment" : "", dinfo->output_scanline, dinfo->input_scan_number);
+        longjmp(errors->escape, 1);
     }
+    cinfo->err->num_warnings++;
 }
 
-static void limit_scans(j_common_ptr cinfo) {
-    ScanLimit *limit = (ScanLimit *)cinfo->progress;
+static void limit_work(j_common_ptr cinfo) {
+    WorkLimit *limit = (WorkLimit *)cinfo->progress;
     j_decompress_ptr dinfo = (j_decompress_ptr)cinfo;
     if (limit->max_scans > 0 && (uint32_t)dinfo->input_scan_number > limit->max_scans) {
         snprintf(limit->errors->message, sizeof limit->errors->message,
                  "progressive JPEG has more than %u scans", limit->max_scans);
         limit->errors->status = CBAM_JPEG_TOO_MANY_SCANS;
         longjmp(limit->errors->escape, 1);
+    }
+    if (limit->has_deadline) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec > limit->deadline.tv_sec ||
+            (now.tv_sec == limit->deadline.tv_sec && now.tv_nsec >= limit->deadline.tv_nsec)) {
+            snprintf(limit->errors->message, sizeof limit->errors->message,
+                     "decoding the JPEG took longer than its time budget");
+            limit->errors->status = CBAM_JPEG_TIMED_OUT;
+            longjmp(limit->errors->escape, 1);
+        }
     }
 }
 
@@ -97,7 +124,7 @@ static CBAMJPEGStatus decode_jpeg(const uint8_t *data, size_t size, const CBAMJP
 
     struct jpeg_decompress_struct cinfo;
     DecoderErrors errors;
-    ScanLimit scan_limit;
+    WorkLimit work_limit;
 
     memset(&errors, 0, sizeof errors);
     cinfo.err = jpeg_std_error(&errors.base);
@@ -107,30 +134,29 @@ static CBAMJPEGStatus decode_jpeg(const uint8_t *data, size_t size, const CBAMJP
 
     if (setjmp(errors.escape)) {
         jpeg_destroy_decompress(&cinfo);
-        if (errors.status == CBAM_JPEG_OK && errors.saw_premature_eof && errors.warnings_before_eof == 0) {
-            result->status = CBAM_JPEG_TRUNCATED;
-            snprintf(result->message, sizeof result->message, "JPEG data ends early (truncated file): %s",
-                     errors.message);
-        } else {
-            result->status = errors.status == CBAM_JPEG_OK ? CBAM_JPEG_CORRUPT : errors.status;
-            snprintf(result->message, sizeof result->message, "%s", errors.message);
-        }
+        result->status = errors.status == CBAM_JPEG_OK ? CBAM_JPEG_CORRUPT : errors.status;
+        snprintf(result->message, sizeof result->message, "%s", errors.message);
         return result->status;
     }
 
     jpeg_create_decompress(&cinfo);
-    scan_limit.base.progress_monitor = limit_scans;
-    scan_limit.errors = &errors;
-    scan_limit.max_scans = options->max_scans;
-    cinfo.progress = &scan_limit.base;
+    memset(&work_limit, 0, sizeof work_limit);
+    work_limit.base.progress_monitor = limit_work;
+    work_limit.errors = &errors;
+    work_limit.max_scans = options->max_scans;
+    if (options->time_budget_ns > 0) {
+        clock_gettime(CLOCK_MONOTONIC, &work_limit.deadline);
+        uint64_t nanoseconds = (uint64_t)work_limit.deadline.tv_nsec + options->time_budget_ns;
+        work_limit.deadline.tv_sec += (time_t)(nanoseconds / 1000000000u);
+        work_limit.deadline.tv_nsec = (long)(nanoseconds % 1000000000u);
+        work_limit.has_deadline = 1;
+    }
+    cinfo.progress = &work_limit.base;
 
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
+    errors.reading_header = 1;
     jpeg_read_header(&cinfo, TRUE);
-    if (errors.saw_premature_eof) {
-        jpeg_destroy_decompress(&cinfo);
-        fail(result, CBAM_JPEG_TRUNCATED, "JPEG data ends inside its header");
-        return result->status;
-    }
+    errors.reading_header = 0;
 
     result->source_width = (int32_t)cinfo.image_width;
     result->source_height = (int32_t)cinfo.image_height;
@@ -214,12 +240,6 @@ static CBAMJPEGStatus decode_jpeg(const uint8_t *data, size_t size, const CBAMJP
         } else {
             jpeg_read_scanlines(&cinfo, &out, 1);
         }
-    }
-    if (errors.saw_premature_eof) {
-        errors.status = CBAM_JPEG_TRUNCATED;
-        snprintf(errors.message, sizeof errors.message,
-                 "JPEG data ends before the last scanline (truncated file)");
-        longjmp(errors.escape, 1);
     }
     // Not jpeg_finish_decompress: what follows the last scanline (trailing bytes, a missing EOI)
     // does not change the pixels, and PIL ignores it too.

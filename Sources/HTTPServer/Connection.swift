@@ -23,7 +23,7 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
 
     /// `body` is the silence timeout while a body arrives; `bodyTotal` is the whole body's deadline, armed instead
     /// once it is the sooner of the two.
-    private enum Deadline { case none, newConnection, header, body, bodyTotal, idle, write, linger, drainLinger }
+    private enum Deadline { case none, newConnection, header, body, bodyTotal, idle, drainIdle, write, linger, drainLinger }
 
     let fd: Int32
     let peer: String
@@ -340,6 +340,7 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
                 interval = configuration.bodyReadTimeout
             }
         case .idle: interval = configuration.idleTimeout
+        case .drainIdle: interval = configuration.drainIdleGrace
         case .write: interval = configuration.writeTimeout
         case .linger: interval = .seconds(2)
         case .drainLinger: interval = .milliseconds(100)  // shutting down: the peer had its response, don't hold the drain
@@ -363,6 +364,11 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
                                   "The request body did not arrive within the body timeout (\(configuration.bodyTimeout))."))
         case .body:
             refuse(HTTPParseError(.requestTimeout, "request_timeout", "The request body stalled for longer than the body read timeout."))
+        case .drainIdle:
+            // Nothing came during the grace: close with a FIN (half-close and discard input for a moment), so that a
+            // request crossing our close on the wire gets an end of stream rather than a reset. A request begun
+            // meanwhile keeps its connection under the header timeout.
+            if case .reading = phase, parser.isIdle { linger() } else { arm(.header) }
         case .idle, .write, .linger, .drainLinger:
             close()
         }
@@ -370,12 +376,16 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
 
     // MARK: - Shutdown
 
-    /// Graceful shutdown: an idle connection closes now; a busy one closes after its current response.
+    /// Graceful shutdown: a busy connection closes after its current response (sent with `Connection: close`). An
+    /// idle one first reads what has already arrived, and answers a request for `drainIdleGrace` more, since a
+    /// keep-alive client may have sent one just before it could know; then it closes.
     func beginDrain() {
         draining = true
         closeAfterResponse = true
         switch phase {
-        case .reading where parser.isIdle: close()
+        case .reading where parser.isIdle:
+            readable()  // a request already in the socket's buffer is served, not reset
+            if case .reading = phase, parser.isIdle { arm(.drainIdle) }
         case .lingering: arm(.drainLinger)
         default: break
         }

@@ -30,6 +30,9 @@ extension HTTPServer {
         public var writeTimeout: Duration = .seconds(30)
         /// How long `runUntilSignalled` lets in-flight requests finish after SIGTERM/SIGINT.
         public var drainTimeout: Duration = .seconds(10)
+        /// On drain, how long an idle keep-alive connection still answers a request (with `Connection: close`)
+        /// before it closes: a client that sent one just as the signal came gets its response, not a reset.
+        public var drainIdleGrace: Duration = .milliseconds(100)
         /// Number of serial event queues the connections are spread over.
         public var eventLoops: Int = max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 8))
         /// Level of the one access-log line per response; nil turns access logs off.

@@ -34,6 +34,8 @@ struct Serve: AsyncParsableCommand {
     var requestTimeoutMs: Int?
     @Option(help: "OpenBLAS threads for the engine. (env CBAM_THREADS, default: the number of cores)")
     var threads: Int?
+    @Option(help: "Threads that decode and preprocess uploads, apart from the request threads. (env CBAM_DECODE_THREADS, default: the number of cores)")
+    var decodeThreads: Int?
     @Option(help: "Largest request body in bytes (413 beyond). (env CBAM_MAX_BODY_BYTES, default 20971520 = 20 MiB)")
     var maxBodyBytes: Int?
     @Option(help: "Seconds a request body may take to arrive in all, however steadily it trickles (408 past it). (env CBAM_BODY_TIMEOUT_S, default 300)")
@@ -101,6 +103,7 @@ struct Serve: AsyncParsableCommand {
         http.drainTimeout = .milliseconds(Int64(try double(drainTimeoutS, "CBAM_DRAIN_TIMEOUT_S", 10) * 1000))
 
         let cores = ProcessInfo.processInfo.activeProcessorCount
+        service.decodeThreads = try int(decodeThreads, "CBAM_DECODE_THREADS", cores, minimum: 1)
         BLASThreads.set(try int(threads, "CBAM_THREADS", cores, minimum: 1))
 
         let directory = try value(model, "CBAM_MODEL", Self.defaultModelPath) { $0 }

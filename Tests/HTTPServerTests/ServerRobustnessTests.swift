@@ -147,6 +147,40 @@ import Testing
         #expect(server.connectionCount == 0)
     }
 
+    /// Issue 15, finding 5: a keep-alive client that sends a request just as the drain begins (or just before,
+    /// with the bytes still in the socket) gets its response with `Connection: close`, then an orderly close.
+    @Test func drainAnswersRequestsThatCrossTheSignal() async throws {
+        var configuration = HTTPServer.Configuration(host: "127.0.0.1", port: 0)
+        configuration.eventLoops = 2
+        let router = Router()
+        defaultRoutes(router)
+        let server = HTTPServer(configuration: configuration, router: router, logger: .init(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        try server.start()
+        let port = server.boundPort
+        let clients = try (0..<16).map { _ in try TestClient(port: port) }
+        for client in clients {
+            try client.send(get("/hello"))
+            #expect(try await client.read().status == 200)
+        }
+        #expect(await eventually { server.connectionCount == clients.count })
+        // Half the requests are in the sockets before the drain starts; the rest follow 0.5-4 ms after it.
+        for client in clients[..<8] { try client.send(get("/hello")) }
+        async let drained: Void = server.shutdown(drainTimeout: .seconds(5))
+        for (i, client) in clients[8...].enumerated() {
+            try await Task.sleep(for: .microseconds(500 * (i + 1)))
+            try client.send(get("/hello"))
+        }
+        for (i, client) in clients.enumerated() {
+            let response = try await client.read()
+            #expect(response.status == 200 && response.text == "hello", "client \(i)")
+            // A request sent before the drain may have been answered before it began, as a keep-alive one.
+            if i >= 8 { #expect(response["Connection"] == "close", "client \(i)") }
+            #expect(try await client.closedByServer(), "client \(i)")
+        }
+        await drained
+        #expect(server.connectionCount == 0)
+    }
+
     @Test func drainTimeoutCutsOffStragglers() async throws {
         var configuration = HTTPServer.Configuration(host: "127.0.0.1", port: 0)
         configuration.eventLoops = 1

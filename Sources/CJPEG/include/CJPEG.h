@@ -14,7 +14,8 @@ typedef enum {
     CBAM_JPEG_UNSUPPORTED = 4,   // a valid JPEG this decoder does not handle (e.g. 2-component)
     CBAM_JPEG_OUT_OF_MEMORY = 5,
     CBAM_JPEG_TOO_MANY_SCANS = 6, // a progressive file with more scans than allowed (CPU-time bomb)
-    CBAM_JPEG_INVALID_ARGUMENT = 7
+    CBAM_JPEG_INVALID_ARGUMENT = 7,
+    CBAM_JPEG_TIMED_OUT = 8       // the time budget ran out
 } CBAMJPEGStatus;
 
 typedef struct {
@@ -22,6 +23,7 @@ typedef struct {
     uint32_t max_side;            // nor either side this
     uint32_t target_shorter_side; // > 0: decode at 1/2, 1/4 or 1/8 while the shorter side stays >= this
     uint32_t max_scans;           // 0: no limit
+    uint64_t time_budget_ns;      // 0: no time limit
 } CBAMJPEGOptions;
 
 typedef struct {

@@ -12,12 +12,15 @@ typedef enum {
     CBAM_PNG_TRUNCATED = 2,    // the data ended before the image did
     CBAM_PNG_TOO_LARGE = 3,    // the header's size is over the limits (nothing allocated)
     CBAM_PNG_OUT_OF_MEMORY = 5,
-    CBAM_PNG_INVALID_ARGUMENT = 7
+    CBAM_PNG_TOO_COMPLEX = 6,  // more decoder memory, or more image data, than the declared image needs
+    CBAM_PNG_INVALID_ARGUMENT = 7,
+    CBAM_PNG_TIMED_OUT = 8     // the time budget ran out
 } CBAMPNGStatus;
 
 typedef struct {
     uint64_t max_pixels;
     uint32_t max_side;
+    uint64_t time_budget_ns;   // 0: no time limit
 } CBAMPNGOptions;
 
 typedef struct {
