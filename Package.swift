@@ -1,11 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Linux only: the HTTP server calls Glibc directly.
 // Layers, bottom to top: C libraries (COpenBLAS, CJPEG, CPNG) → the engine and image I/O (no HTTP)
 // → the HTTP server (no model) → the service that joins them → the `cbam-serve` executable.
 let package = Package(
     name: "cbam-serve",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "cbam-serve", targets: ["cbam-serve"]),
         .library(name: "CBAMEngine", targets: ["CBAMEngine"]),

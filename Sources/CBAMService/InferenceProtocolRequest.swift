@@ -1,5 +1,10 @@
 import Foundation
 
+// Binary FP32 tensors are little-endian on the wire and copied as they are.
+#if _endian(big)
+#error("the binary tensor decoding assumes a little-endian host")
+#endif
+
 /// The data of one tensor of the Open Inference Protocol (KServe v2), as far as this service reads it.
 public enum TensorData: Sendable, Equatable {
     case fp32([Float])
@@ -181,7 +186,6 @@ public enum InferenceProtocolDecoder {
             values.withUnsafeMutableBytes { destination in
                 chunk.withUnsafeBytes { source in destination.copyMemory(from: source) }
             }
-            if UInt32(littleEndian: 1) != 1 { values = values.map { Float(bitPattern: $0.bitPattern.byteSwapped) } }
             return .fp32(values)
         case "BYTES":
             var cursor = BinaryCursor(bytes: Array(chunk), offset: 0)

@@ -22,6 +22,20 @@ public struct ImagesOutput: Sendable {
     public let attention: [[AttentionMap]]
 }
 
+/// A prepared tensor whose element count is not `count * 3 * size * size`.
+struct PreparedTensorSizeError: Error, CustomStringConvertible {
+    /// The job's index in the batch; nil when the batch's image count disagrees with its jobs'.
+    let job: Int?
+    let count: Int
+    let size: Int
+    let elements: Int
+
+    var description: String {
+        let subject = job.map { "job \($0) of the batch" } ?? "the batch"
+        return "\(subject) has \(elements) floats, \(count) images of [3,\(size),\(size)] need \(count * 3 * size * size)"
+    }
+}
+
 /// Runs batches of prepared images through the model, on the queue's inference thread: copies every request's
 /// tensor into one reused NCHW buffer, makes one forward call, and hands each request its rows back.
 final class ModelRunner: BatchRunner {
@@ -47,9 +61,16 @@ final class ModelRunner: BatchRunner {
             buffer.deallocate()
             buffer = .allocate(capacity: needed)
         }
+        // A wrong-sized tensor fails this batch (500 inference_failed), never the process.
+        for (index, input) in inputs.enumerated() where input.tensor.count != input.count * perImage {
+            throw PreparedTensorSizeError(job: index, count: input.count, size: size, elements: input.tensor.count)
+        }
+        guard inputs.reduce(0, { $0 + $1.count }) == imageCount else {
+            throw PreparedTensorSizeError(job: nil, count: imageCount, size: size,
+                                          elements: inputs.reduce(0) { $0 + $1.tensor.count })
+        }
         var offset = 0
         for input in inputs {
-            precondition(input.tensor.count == input.count * perImage, "a prepared tensor has the wrong size")
             _ = UnsafeMutableBufferPointer(rebasing: buffer[offset..<offset + input.tensor.count]).initialize(from: input.tensor)
             offset += input.tensor.count
         }

@@ -11,7 +11,7 @@ enum RouteTemplates {
     private static let split = all.map { ($0, $0.split(separator: "/", omittingEmptySubsequences: true)) }
 
     /// The pattern `path` matches, or "unmatched".
-    static func label(method: String, path: String) -> String {
+    static func label(path: String) -> String {
         let segments = path.split(separator: "/", omittingEmptySubsequences: true)
         for (template, parts) in split where parts.count == segments.count {
             if zip(parts, segments).allSatisfy({ $0.first == "{" || $0 == $1 }) {

@@ -2,11 +2,7 @@
 // and enforces the timeouts. Everything here runs on its event loop's serial queue.
 import Dispatch
 import Logging
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 final class Connection: @unchecked Sendable {  // all mutable state is confined to `loop.queue`
     private enum Phase {

@@ -1,9 +1,5 @@
 // Serializes responses: status line, the handler's headers (sanitized), then the framing headers the server owns.
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 struct HTTPResponseEncoder {
     private var dateSecond = -1

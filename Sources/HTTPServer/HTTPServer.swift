@@ -2,11 +2,7 @@
 import Dispatch
 import Logging
 import Synchronization
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Called once per response, on the connection's event loop (keep it fast): every response written (400, 404, 405,
 /// 413... included), a handler's response that found its client gone, and each 503 at the connection limit

@@ -1,10 +1,6 @@
 // Every knob of the server, with defaults fit for a container facing the open network.
 import Logging
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 extension HTTPServer {
     public struct Configuration: Sendable {

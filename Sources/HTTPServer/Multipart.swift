@@ -1,9 +1,5 @@
 // multipart/form-data bodies (RFC 7578, delimiters from RFC 2046 §5.1.1), for file uploads.
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// One field of a form: a `name`, and for files a `filename` and usually a `contentType`.
 public struct MultipartPart: Sendable {

@@ -1,9 +1,5 @@
 // Thin wrappers over the POSIX socket calls the server needs; errors carry errno as text.
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A socket call failed: which call, and errno.
 public struct SocketError: Error, Sendable, CustomStringConvertible {
