@@ -74,7 +74,7 @@ struct WinogradConvolution: Sendable {
     func bufferCount(batch: Int, height: Int, width: Int, threads: Int) -> Int {
         let tw = tiles(width)
         let tiles = rowsPerBlock(batch: batch, height: height, width: width, threads: threads) * tw
-        return points * (inChannels + outChannels) * (tiles + Self.slack) + 28 * Self.columnsLength(tw) + 512
+        return points * (inChannels + outChannels) * (tiles + Self.slack) + 48 * Self.columnsLength(tw) + 512
     }
 
     /// Floats after each row of `V` and `M` that the 8-wide transforms may run into past the last tile.
@@ -147,11 +147,20 @@ struct WinogradConvolution: Sendable {
         let plane = input.data + (ci * input.batch + image) * h * w
         // Row i of the tile row is input row 4·ty − 1 + i, split into four column phases q_r[k] = x(4k + r − 1),
         // zero outside the map: tile k's six columns are q0[k], q1[k], q2[k], q3[k], q0[k+1], q1[k+1].
-        // Each row goes through a zero-padded line first, line[j] = x(j − 1), so the split needs no bounds.
+        // Each row goes through a zero-padded line first, line[j] = x(j − 1), so the split needs no bounds. All six
+        // lines are written before any is read back: a load straight after the shifted stores would stall on them.
         let n = Self.columnsLength(tw)
         let q = scratch  // q[(r·6 + i)·n + k]
-        let line = scratch + 24 &* n
-        fill(line, with: 0, count: 4 &* n)
+        let lines = scratch + 24 &* n
+        let length = 4 &* n
+        for i in 0..<6 {
+            let y = 4 &* ty &- 1 &+ i
+            let line = lines + i &* length
+            guard y >= 0 && y < h else { continue }
+            line[0] = 0
+            copy(plane + y &* w, to: line + 1, count: w)
+            fill(line + (w &+ 1), with: 0, count: length &- w &- 1)
+        }
         for i in 0..<6 {
             let y = 4 &* ty &- 1 &+ i
             let (q0, q1, q2, q3) = (q + i &* n, q + (6 &+ i) &* n, q + (12 &+ i) &* n, q + (18 &+ i) &* n)
@@ -160,7 +169,7 @@ struct WinogradConvolution: Sendable {
                 fill(q2, with: 0, count: n); fill(q3, with: 0, count: n)
                 continue
             }
-            copy(plane + y &* w, to: line + 1, count: w)
+            let line = lines + i &* length
             var k = 0
             while k < n {
                 let x = UnsafeRawPointer(line + 4 &* k).loadUnaligned(as: SIMD32<Float>.self)
