@@ -72,9 +72,13 @@ public final class BatchQueue<Runner: BatchRunner>: @unchecked Sendable {
         public var capacity: Int
         /// Deadline of a job that names none.
         public var defaultTimeout: Duration
+        /// The `Retry-After` seconds a full queue asks for.
+        public var retryAfterSeconds = ServiceConfiguration.default.retryAfterSeconds
 
-        public init(maxBatchSize: Int = 8, maxBatchDelay: Duration = .milliseconds(2), capacity: Int = 256,
-                    defaultTimeout: Duration = .seconds(10)) {
+        public init(maxBatchSize: Int = ServiceConfiguration.default.maxBatchSize,
+                    maxBatchDelay: Duration = ServiceConfiguration.default.maxBatchDelay,
+                    capacity: Int = ServiceConfiguration.default.maxQueue,
+                    defaultTimeout: Duration = ServiceConfiguration.default.requestTimeout) {
             self.maxBatchSize = max(1, maxBatchSize)
             self.maxBatchDelay = max(.zero, maxBatchDelay)
             self.capacity = max(1, capacity)
@@ -145,7 +149,7 @@ public final class BatchQueue<Runner: BatchRunner>: @unchecked Sendable {
         let rejection: BatchQueueError? = condition.withLock {
             if !accepting { return .shuttingDown }
             if queuedImages + reservedImages + imageCount > configuration.capacity {
-                return .queueFull(capacity: configuration.capacity, retryAfterSeconds: 1)
+                return .queueFull(capacity: configuration.capacity, retryAfterSeconds: configuration.retryAfterSeconds)
             }
             reservedImages += imageCount
             return nil
@@ -216,7 +220,7 @@ public final class BatchQueue<Runner: BatchRunner>: @unchecked Sendable {
             if Task.isCancelled { return .cancelled }   // cancelled before the handler could find the job
             if !accepting { return .shuttingDown }
             if !reserved && queuedImages + reservedImages + job.imageCount > configuration.capacity {
-                return .queueFull(capacity: configuration.capacity, retryAfterSeconds: 1)
+                return .queueFull(capacity: configuration.capacity, retryAfterSeconds: configuration.retryAfterSeconds)
             }
             jobs[job.id] = job
             order.append(job.id)

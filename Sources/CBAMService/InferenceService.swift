@@ -22,7 +22,7 @@ public final class InferenceService: Sendable {
     let logger: Logger
 
     /// Takes ownership of `model`: from now on only the inference thread touches it.
-    public init(model: CBAMModel, configuration: ServiceConfiguration = .init(),
+    public init(model: CBAMModel, configuration: ServiceConfiguration = .default,
                 logger: Logger = Logger(label: "cbam.service")) {
         self.configuration = configuration
         modelName = model.config.name
@@ -31,11 +31,11 @@ public final class InferenceService: Sendable {
         summary = model.summary()
         let metrics = ServiceMetrics()
         self.metrics = metrics
-        queue = BatchQueue(runner: ModelRunner(model: model),
-                           configuration: .init(maxBatchSize: configuration.maxBatchSize,
-                                                maxBatchDelay: configuration.maxBatchDelay,
-                                                capacity: configuration.maxQueue,
-                                                defaultTimeout: configuration.requestTimeout),
+        var queueConfiguration = BatchQueue<ModelRunner>.Configuration(
+            maxBatchSize: configuration.maxBatchSize, maxBatchDelay: configuration.maxBatchDelay,
+            capacity: configuration.maxQueue, defaultTimeout: configuration.requestTimeout)
+        queueConfiguration.retryAfterSeconds = configuration.retryAfterSeconds
+        queue = BatchQueue(runner: ModelRunner(model: model), configuration: queueConfiguration,
                            observer: metrics.queueObserver)
         attentionStore = AttentionStore(limits: .init(maxEntries: configuration.attentionStoreEntries,
                                                       maxBytes: configuration.attentionStoreBytes,
@@ -129,7 +129,7 @@ public final class InferenceService: Sendable {
         guard count >= 1 else { throw .badRequest("shape_mismatch", "the batch dimension must be at least 1") }
         switch queue.reserve(imageCount: count) {
         case .success(let reservation): return reservation
-        case .failure(let error): throw error.serviceError
+        case .failure(let error): throw error.serviceError(retryAfterSeconds: configuration.retryAfterSeconds)
         }
     }
 
@@ -179,10 +179,11 @@ public final class InferenceService: Sendable {
         switch await queue.submit(images, reservation: reservation, timeout: remaining) {
         case .success(let result): return result
         case .failure(.deadlineExceeded):  // named by the request's whole timeout, not the part left for the queue
-            throw BatchQueueError.deadlineExceeded(timeoutMilliseconds: timeout.milliseconds).serviceError
+            throw BatchQueueError.deadlineExceeded(timeoutMilliseconds: timeout.milliseconds)
+                .serviceError(retryAfterSeconds: configuration.retryAfterSeconds)
         case .failure(let error):
             if case .inferenceFailed(let message) = error { logger.error("inference failed", metadata: ["error": "\(message)"]) }
-            throw error.serviceError
+            throw error.serviceError(retryAfterSeconds: configuration.retryAfterSeconds)
         }
     }
 

@@ -9,7 +9,7 @@ extension InferenceService {
             throw ServiceError(status: 503, code: "not_ready",
                                message: queue.isShuttingDown ? "the server is shutting down"
                                    : "the inference queue is saturated (\(queue.depth) images waiting)",
-                               headers: [("Retry-After", "1")])
+                               headers: [("Retry-After", String(configuration.retryAfterSeconds))])
         })
         router.get("/metrics", handler: route { [metrics] _ in
             HTTPResponse(status: .ok, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"],

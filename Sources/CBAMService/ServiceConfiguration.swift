@@ -1,7 +1,10 @@
 import Foundation
 
 /// How the service batches, bounds and guards its work (the `serve` flags that are not the HTTP server's).
+/// `ServiceConfiguration.default` holds the defaults; `cbam-serve serve` reads its help text and fallbacks there.
 public struct ServiceConfiguration: Sendable {
+    public static let `default` = ServiceConfiguration()
+
     public var maxBatchSize = 8
     public var maxBatchDelay: Duration = .milliseconds(2)
     /// Most images waiting in the batching queue; beyond it requests get 503 with Retry-After.
@@ -19,6 +22,8 @@ public struct ServiceConfiguration: Sendable {
     public var attentionTTL: Duration = .seconds(600)
     /// Default `top_k` of `/v1/predict`.
     public var defaultTopK = 5
+    /// The `Retry-After` seconds of the service's 503s (queue full, shutting down, not ready).
+    public var retryAfterSeconds = 1
     /// Version string reported by `/v2`.
     public var serverVersion = "1.0.0"
 

@@ -51,9 +51,6 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
     private var bodyDeadline = ContinuousClock.now
     private var closeAfterResponse = false
 
-    /// Input buffered beyond this while a handler runs stops reading (backpressure on pipelining clients).
-    private let pipelineBufferLimit = 256 * 1024
-
     init(fd: Int32, peer: String, loop: EventLoop, server: HTTPServer) {
         self.fd = fd
         self.peer = peer
@@ -83,12 +80,12 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
     private func readable() {
         if case .closed = phase { return }
         var received = false
-        for _ in 0..<4 {
+        for _ in 0..<configuration.readsPerWakeup {
             let n = recv(fd, loop.scratch.baseAddress, loop.scratch.count, 0)
             if n > 0 {
                 if case .lingering = phase {
                     lingerBytes += n
-                    if lingerBytes > 1 << 20 { close(); return }
+                    if lingerBytes > configuration.lingerByteLimit { close(); return }
                     continue
                 }
                 parser.append(UnsafeRawBufferPointer(rebasing: loop.scratch[0..<n]))
@@ -111,7 +108,7 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
             if deadline == .body { arm(.body) }  // the read timeout measures silence, so progress resets it
             processInput()
         case .handling, .writing:
-            if parser.bufferedByteCount > pipelineBufferLimit { suspendReading() }
+            if parser.bufferedByteCount > configuration.pipelineBufferLimit { suspendReading() }
         case .lingering, .closed:
             break
         }
@@ -124,7 +121,7 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
         defer { processing = false }
         var answered = 0
         while case .reading = phase {
-            if answered == 64 {
+            if answered == configuration.pipelinedRequestsPerTurn {
                 // A long pipeline yields the loop to other connections now and then.
                 loop.queue.async { [self] in if case .reading = phase { processInput() } }
                 return
@@ -338,8 +335,8 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
         case .idle: interval = configuration.idleTimeout
         case .drainIdle: interval = configuration.drainIdleGrace
         case .write: interval = configuration.writeTimeout
-        case .linger: interval = .seconds(2)
-        case .drainLinger: interval = .milliseconds(100)  // shutting down: the peer had its response, don't hold the drain
+        case .linger: interval = configuration.lingerTimeout
+        case .drainLinger: interval = configuration.drainLingerTimeout  // the peer had its response: don't hold the drain
         }
         timer.schedule(deadline: .now() + .nanoseconds(Int(interval.nanoseconds)))
     }

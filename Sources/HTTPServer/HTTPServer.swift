@@ -97,7 +97,7 @@ public final class HTTPServer: Sendable {
                               message: "The server is at its limit of \(configuration.maxConnections) connections; retry later.")
         let body = error.jsonBody
         let head = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n"
-            + "Connection: close\r\nRetry-After: 1\r\nX-Request-Id: \(requestID(from: HTTPHeaders()))\r\n\r\n"
+            + "Connection: close\r\nRetry-After: \(configuration.retryAfterSeconds)\r\nX-Request-Id: \(requestID(from: HTTPHeaders()))\r\n\r\n"
         let bytes = Array(head.utf8) + body
         _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         Glibc.shutdown(fd, Int32(SHUT_WR))

@@ -4,6 +4,9 @@ import Glibc
 
 extension HTTPServer {
     public struct Configuration: Sendable {
+        /// The defaults; `cbam-serve serve` reads its help text and fallbacks here.
+        public static let `default` = Configuration()
+
         /// Address to bind ("0.0.0.0", "127.0.0.1", "::").
         public var host: String = "0.0.0.0"
         /// Port to bind; 0 picks a free one (see `HTTPServer.boundPort`).
@@ -29,6 +32,20 @@ extension HTTPServer {
         /// On drain, how long an idle keep-alive connection still answers a request (with `Connection: close`)
         /// before it closes: a client that sent one just as the signal came gets its response, not a reset.
         public var drainIdleGrace: Duration = .milliseconds(100)
+        /// On drain, how long a connection that had its last response keeps reading (and discarding) before it
+        /// closes; `lingerTimeout` outside a drain. Long enough for the peer to read the response, not a reset.
+        public var drainLingerTimeout: Duration = .milliseconds(100)
+        public var lingerTimeout: Duration = .seconds(2)
+        /// Bytes a lingering connection discards before it closes at once.
+        public var lingerByteLimit = 1 << 20
+        /// `recv` calls per readable event before the connection yields its event loop.
+        public var readsPerWakeup = 4
+        /// Pipelined requests answered in one turn before the connection yields its event loop.
+        public var pipelinedRequestsPerTurn = 64
+        /// Input buffered beyond this while a handler runs stops reading (backpressure on pipelining clients).
+        public var pipelineBufferLimit = 256 * 1024
+        /// The `Retry-After` seconds of the 503 at the connection limit.
+        public var retryAfterSeconds = 1
         /// Number of serial event queues the connections are spread over.
         public var eventLoops: Int = max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 8))
         /// Level of the one access-log line per response; nil turns access logs off.

@@ -16,42 +16,46 @@ struct Serve: AsyncParsableCommand {
             and exits 0.
             """)
 
-    @Option(help: "Address to bind. (env CBAM_HOST, default 0.0.0.0)")
+    @Option(help: "Address to bind. (env CBAM_HOST, default \(Serve.http.host))")
     var host: String?
-    @Option(help: "Port to listen on; 0 picks a free one. (env CBAM_PORT, default 8080)")
+    @Option(help: "Port to listen on; 0 picks a free one. (env CBAM_PORT, default \(Serve.http.port))")
     var port: Int?
     @Option(help: "Model directory (config.json, model.safetensors, labels.txt). (env CBAM_MODEL, default \(Serve.defaultModelPath))")
     var model: String?
     @Option(help: "Require 'Authorization: Bearer <key>' on every route but the health probes. (env CBAM_API_KEY, default none)")
     var apiKey: String?
-    @Option(help: "Most images in one engine call. (env CBAM_MAX_BATCH_SIZE, default 8)")
+    @Option(help: "Most images in one engine call. (env CBAM_MAX_BATCH_SIZE, default \(Serve.service.maxBatchSize))")
     var maxBatchSize: Int?
-    @Option(help: "Longest a request waits for company before its batch runs, in ms. (env CBAM_MAX_BATCH_DELAY_MS, default 2)")
+    @Option(help: "Longest a request waits for company before its batch runs, in ms. (env CBAM_MAX_BATCH_DELAY_MS, default \(text(Serve.service.maxBatchDelay, in: .milliseconds(1))))")
     var maxBatchDelayMs: Double?
-    @Option(help: "Most images waiting for the engine; beyond it requests get 503 + Retry-After. (env CBAM_MAX_QUEUE, default 256)")
+    @Option(help: "Most images waiting for the engine; beyond it requests get 503 + Retry-After. (env CBAM_MAX_QUEUE, default \(Serve.service.maxQueue))")
     var maxQueue: Int?
-    @Option(help: "Deadline of a request in ms (504 past it); a request may set its own with timeout_ms. (env CBAM_REQUEST_TIMEOUT_MS, default 10000)")
+    @Option(help: "Deadline of a request in ms (504 past it); a request may set its own with timeout_ms. (env CBAM_REQUEST_TIMEOUT_MS, default \(text(Serve.service.requestTimeout, in: .milliseconds(1))))")
     var requestTimeoutMs: Int?
     @Option(help: "OpenBLAS threads for the engine. (env CBAM_THREADS, default: the number of cores)")
     var threads: Int?
     @Option(help: "Threads that decode and preprocess uploads, apart from the request threads. (env CBAM_DECODE_THREADS, default: the number of cores)")
     var decodeThreads: Int?
-    @Option(help: "Largest request body in bytes (413 beyond). (env CBAM_MAX_BODY_BYTES, default 20971520 = 20 MiB)")
+    @Option(help: "Largest request body in bytes (413 beyond). (env CBAM_MAX_BODY_BYTES, default \(Serve.http.maxBodyBytes) = \(Serve.http.maxBodyBytes >> 20) MiB)")
     var maxBodyBytes: Int?
-    @Option(help: "Seconds a request body may take to arrive in all, however steadily it trickles (408 past it). (env CBAM_BODY_TIMEOUT_S, default 300)")
+    @Option(help: "Seconds a request body may take to arrive in all, however steadily it trickles (408 past it). (env CBAM_BODY_TIMEOUT_S, default \(text(Serve.http.bodyTimeout, in: .seconds(1))))")
     var bodyTimeoutS: Double?
-    @Option(help: "Most open connections (503 beyond). (env CBAM_MAX_CONNECTIONS, default 4096)")
+    @Option(help: "Most open connections (503 beyond). (env CBAM_MAX_CONNECTIONS, default \(Serve.http.maxConnections))")
     var maxConnections: Int?
-    @Option(help: "Seconds to let requests in flight finish on SIGTERM/SIGINT. (env CBAM_DRAIN_TIMEOUT_S, default 10)")
+    @Option(help: "Seconds to let requests in flight finish on SIGTERM/SIGINT. (env CBAM_DRAIN_TIMEOUT_S, default \(text(Serve.http.drainTimeout, in: .seconds(1))))")
     var drainTimeoutS: Double?
-    @Option(help: "trace, debug, info, notice, warning, error or critical. (env CBAM_LOG_LEVEL, default info)")
+    @Option(help: "trace, debug, info, notice, warning, error or critical. (env CBAM_LOG_LEVEL, default \(Serve.defaultLogLevel.rawValue))")
     var logLevel: String?
-    @Option(help: "Prediction responses whose attention maps are kept for /v1/attention/{id}; 0 keeps none. (env CBAM_ATTENTION_STORE_SIZE, default 1024)")
+    @Option(help: "Prediction responses whose attention maps are kept for /v1/attention/{id}; 0 keeps none. (env CBAM_ATTENTION_STORE_SIZE, default \(Serve.service.attentionStoreEntries))")
     var attentionStoreSize: Int?
-    @Option(help: "Seconds attention maps are kept. (env CBAM_ATTENTION_TTL_S, default 600)")
+    @Option(help: "Seconds attention maps are kept. (env CBAM_ATTENTION_TTL_S, default \(text(Serve.service.attentionTTL, in: .seconds(1))))")
     var attentionTtlS: Double?
 
     static let defaultModelPath = ModelDirectory.defaultPath
+    /// The defaults of the service and of the HTTP server: the help text above and the fallbacks below read them.
+    static let service = ServiceConfiguration.default
+    static let http = HTTPServer.Configuration.default
+    static let defaultLogLevel = Logger.Level.info
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -72,7 +76,7 @@ struct Serve: AsyncParsableCommand {
             return result
         }
 
-        let levelName = try value(logLevel, "CBAM_LOG_LEVEL", "info") { $0 }
+        let levelName = try value(logLevel, "CBAM_LOG_LEVEL", Self.defaultLogLevel.rawValue) { $0 }
         guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
             throw ValidationError("log level \"\(levelName)\" is not one of trace, debug, info, notice, warning, error, critical")
         }
@@ -83,24 +87,29 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "cbam-serve")
 
-        var service = ServiceConfiguration()
-        service.maxBatchSize = try int(maxBatchSize, "CBAM_MAX_BATCH_SIZE", 8, minimum: 1)
-        service.maxBatchDelay = .microseconds(Int64(try double(maxBatchDelayMs, "CBAM_MAX_BATCH_DELAY_MS", 2) * 1000))
-        service.maxQueue = try int(maxQueue, "CBAM_MAX_QUEUE", 256, minimum: 1)
-        service.requestTimeout = .milliseconds(try int(requestTimeoutMs, "CBAM_REQUEST_TIMEOUT_MS", 10_000, minimum: 1))
+        var service = ServiceConfiguration.default
+        service.maxBatchSize = try int(maxBatchSize, "CBAM_MAX_BATCH_SIZE", service.maxBatchSize, minimum: 1)
+        service.maxBatchDelay = .microseconds(Int64(try double(maxBatchDelayMs, "CBAM_MAX_BATCH_DELAY_MS",
+                                                               service.maxBatchDelay / .milliseconds(1)) * 1000))
+        service.maxQueue = try int(maxQueue, "CBAM_MAX_QUEUE", service.maxQueue, minimum: 1)
+        service.requestTimeout = .milliseconds(try int(requestTimeoutMs, "CBAM_REQUEST_TIMEOUT_MS",
+                                                       Int(service.requestTimeout / .milliseconds(1)), minimum: 1))
         service.apiKey = apiKey ?? env["CBAM_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
-        service.attentionStoreEntries = try int(attentionStoreSize, "CBAM_ATTENTION_STORE_SIZE", 1024)
-        service.attentionTTL = .milliseconds(Int64(try double(attentionTtlS, "CBAM_ATTENTION_TTL_S", 600) * 1000))
+        service.attentionStoreEntries = try int(attentionStoreSize, "CBAM_ATTENTION_STORE_SIZE", service.attentionStoreEntries)
+        service.attentionTTL = .milliseconds(Int64(try double(attentionTtlS, "CBAM_ATTENTION_TTL_S",
+                                                              service.attentionTTL / .seconds(1)) * 1000))
 
-        var http = HTTPServer.Configuration()
-        http.host = try value(host, "CBAM_HOST", "0.0.0.0") { $0 }
-        http.port = try int(port, "CBAM_PORT", 8080)
+        var http = HTTPServer.Configuration.default
+        http.host = try value(host, "CBAM_HOST", http.host) { $0 }
+        http.port = try int(port, "CBAM_PORT", http.port)
         guard http.port <= 65535 else { throw ValidationError("port must be 0...65535, got \(http.port)") }
-        http.limits.maxBodyBytes = try int(maxBodyBytes, "CBAM_MAX_BODY_BYTES", 20 << 20, minimum: 1)
-        http.bodyTimeout = .milliseconds(Int64(try double(bodyTimeoutS, "CBAM_BODY_TIMEOUT_S", 300) * 1000))
+        http.limits.maxBodyBytes = try int(maxBodyBytes, "CBAM_MAX_BODY_BYTES", http.maxBodyBytes, minimum: 1)
+        http.bodyTimeout = .milliseconds(Int64(try double(bodyTimeoutS, "CBAM_BODY_TIMEOUT_S",
+                                                          http.bodyTimeout / .seconds(1)) * 1000))
         guard http.bodyTimeout > .zero else { throw ValidationError("CBAM_BODY_TIMEOUT_S must be > 0") }
-        http.maxConnections = try int(maxConnections, "CBAM_MAX_CONNECTIONS", 4096, minimum: 1)
-        http.drainTimeout = .milliseconds(Int64(try double(drainTimeoutS, "CBAM_DRAIN_TIMEOUT_S", 10) * 1000))
+        http.maxConnections = try int(maxConnections, "CBAM_MAX_CONNECTIONS", http.maxConnections, minimum: 1)
+        http.drainTimeout = .milliseconds(Int64(try double(drainTimeoutS, "CBAM_DRAIN_TIMEOUT_S",
+                                                           http.drainTimeout / .seconds(1)) * 1000))
 
         let cores = ProcessInfo.processInfo.activeProcessorCount
         service.decodeThreads = try int(decodeThreads, "CBAM_DECODE_THREADS", cores, minimum: 1)
@@ -126,4 +135,10 @@ struct Serve: AsyncParsableCommand {
         await inference.shutdown()
         logger.info("bye")
     }
+}
+
+/// A duration as the number a flag takes in `unit`, without a fraction when it is whole ("2", "0.5").
+private func text(_ duration: Duration, in unit: Duration) -> String {
+    let value = duration / unit
+    return value == value.rounded() ? String(Int(value)) : String(value)
 }
