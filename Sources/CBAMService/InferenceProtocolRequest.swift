@@ -116,10 +116,10 @@ public enum InferenceProtocolDecoder {
         }
         var timeout: Int?
         if let value = parameters["timeout_ms"] {
-            guard let number = value as? NSNumber, number.intValue > 0 else {
+            guard let milliseconds = integer(value), milliseconds > 0 else {
                 throw .badRequest("invalid_parameter", "parameter timeout_ms must be a positive integer")
             }
-            timeout = number.intValue
+            timeout = milliseconds
         }
         return InferenceRequest(id: object["id"] as? String, inputs: inputs, outputs: outputs,
                                 binaryDataOutput: try bool(parameters["binary_data_output"], "binary_data_output") ?? false,
@@ -141,11 +141,11 @@ public enum InferenceProtocolDecoder {
         guard let datatype = raw["datatype"] as? String else {
             throw .badRequest("invalid_input", "input \(name) needs a \"datatype\" (FP32 or BYTES)")
         }
-        guard let rawShape = raw["shape"] as? [NSNumber],
-              rawShape.allSatisfy({ $0.intValue >= 0 && $0.doubleValue == Double($0.intValue) }) else {
+        let rawShape = raw["shape"] as? [Any]
+        let shape = rawShape?.compactMap(integer) ?? []
+        guard let rawShape, shape.count == rawShape.count, shape.allSatisfy({ $0 >= 0 }) else {
             throw .badRequest("invalid_input", "input \(name) needs a \"shape\" of non-negative integers")
         }
-        let shape = rawShape.map(\.intValue)
         let (elements, overflow) = shape.reduce((1, false)) { acc, d in
             let (p, o) = acc.0.multipliedReportingOverflow(by: d)
             return (p, acc.1 || o)
@@ -156,7 +156,7 @@ public enum InferenceProtocolDecoder {
         let parameters = raw["parameters"] as? [String: Any] ?? [:]
         let data: TensorData
         if let sizeValue = parameters["binary_data_size"] {
-            guard let size = (sizeValue as? NSNumber)?.intValue, size >= 0 else {
+            guard let size = integer(sizeValue), size >= 0 else {
                 throw .badRequest("invalid_input", "input \(name): binary_data_size must be a non-negative integer")
             }
             guard let chunk = binary.take(size) else {
@@ -244,6 +244,13 @@ public enum InferenceProtocolDecoder {
 
     private static func unsupported(_ datatype: String, _ name: String) -> ServiceError {
         .badRequest("unsupported_datatype", "input \(name) has datatype \(datatype); this model takes FP32 tensors or BYTES images")
+    }
+
+    /// A JSON integer: a number without a fraction, and not true or false (which also come back as NSNumber).
+    private static func integer(_ value: Any) -> Int? {
+        guard let number = value as? NSNumber, !isJSONBoolean(number),
+              number.doubleValue == Double(number.intValue) else { return nil }
+        return number.intValue
     }
 
     /// JSONSerialization hands back true/false as NSNumber too; only their class tells them from 1 and 0.

@@ -65,6 +65,12 @@ private func bytesElement(_ bytes: [UInt8]) -> [UInt8] {
         ("{\"inputs\":[{\"name\":\"x\",\"datatype\":\"FP32\",\"shape\":[1],\"parameters\":{\"binary_data_size\":4}}]}", "91", "truncated_binary_data"),
         ("{\"inputs\":[{\"name\":\"x\",\"datatype\":\"FP32\",\"shape\":[1],\"data\":[1]}]}", "x", "invalid_header_length"),
         ("{\"inputs\":[{\"name\":\"x\",\"datatype\":\"FP32\",\"shape\":[1],\"data\":[1]}],\"parameters\":{\"binary_data_output\":\"yes\"}}", nil, "invalid_parameter"),
+        // Integers are integers: not true (which JSONSerialization gives as 1), not 1.5.
+        ("{\"inputs\":[{\"name\":\"x\",\"datatype\":\"FP32\",\"shape\":[true],\"data\":[1]}]}", nil, "invalid_input"),
+        ("{\"inputs\":[{\"name\":\"x\",\"datatype\":\"FP32\",\"shape\":[1.5],\"data\":[1]}]}", nil, "invalid_input"),
+        ("{\"inputs\":[{\"name\":\"x\",\"datatype\":\"FP32\",\"shape\":[1],\"data\":[1]}],\"parameters\":{\"timeout_ms\":true}}", nil, "invalid_parameter"),
+        ("{\"inputs\":[{\"name\":\"x\",\"datatype\":\"FP32\",\"shape\":[1],\"data\":[1]}],\"parameters\":{\"timeout_ms\":2.5}}", nil, "invalid_parameter"),
+        ("{\"inputs\":[{\"name\":\"x\",\"datatype\":\"FP32\",\"shape\":[1],\"parameters\":{\"binary_data_size\":true}}]}", nil, "invalid_input"),
     ] as [(String, String?, String)])
     func rejectsMalformedRequestsWithATypedError(body: String, headerLength: String?, code: String) {
         #expect(throws: ServiceError.self) {
