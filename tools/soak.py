@@ -330,6 +330,8 @@ def main() -> int:
         rss = [s["VmRSS"] for s in samples if "VmRSS" in s]
         print(f"RSS: start {rss[0] / 1024:.1f} MB, peak {max(s.get('VmHWM', 0) for s in samples) / 1024:.1f} MB "
               f"(VmHWM), max sampled {max(rss) / 1024:.1f} MB, end {rss[-1] / 1024:.1f} MB ({len(samples)} samples)")
+        tenths = [rss[min(len(rss) - 1, i * (len(rss) - 1) // 10)] for i in range(11)]
+        print("RSS every tenth of the run (MB): " + " ".join(f"{kb / 1024:.0f}" for kb in tenths))
     server_errors = sum(n for s, n in by_status.items() if isinstance(s, int) and s >= 500)
     problems = []
     if soak.unexpected:
