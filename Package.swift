@@ -3,7 +3,7 @@ import PackageDescription
 
 // Linux only: the HTTP server calls Glibc directly.
 // Layers, bottom to top: C libraries (COpenBLAS, CJPEG, CPNG) → the engine and image I/O (no HTTP)
-// → the HTTP server (no model) → the service that joins them → the `cbam-serve` executable.
+// → HTTP without I/O (HTTPCore) → the HTTP server (no model) → the service that joins them → the `cbam-serve` executable.
 let package = Package(
     name: "cbam-serve",
     products: [
@@ -28,8 +28,10 @@ let package = Package(
         .target(name: "CBAMEngine", dependencies: ["COpenBLAS"]),
         // Image bytes → RGB pixels → the model's input tensor; PNG encoding for heat-maps.
         .target(name: "CBAMImage", dependencies: ["CJPEG", "CPNG"]),
-        // HTTP/1.1 on POSIX sockets and Dispatch. Knows nothing of models.
-        .target(name: "HTTPServer", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        // HTTP/1.1 without I/O: request and response types, the parser, multipart, query strings, errors, JSON bodies.
+        .target(name: "HTTPCore"),
+        // HTTP/1.1 on POSIX sockets and Dispatch: listener, connections, router. Knows nothing of models.
+        .target(name: "HTTPServer", dependencies: ["HTTPCore", .product(name: "Logging", package: "swift-log")]),
         // The inference service: batching queue, REST and Open Inference Protocol routes, metrics.
         .target(name: "CBAMService", dependencies: [
             "CBAMEngine", "CBAMImage", "HTTPServer",
@@ -54,6 +56,7 @@ let package = Package(
 
         .testTarget(name: "CBAMEngineTests", dependencies: ["CBAMEngine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CBAMImageTests", dependencies: ["CBAMImage"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
         .testTarget(name: "CBAMServiceTests", dependencies: ["CBAMService", "CBAMEngine", "CBAMImage", "HTTPServer"],
                     resources: [.copy("Fixtures")]),

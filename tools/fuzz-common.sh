@@ -49,7 +49,7 @@ fuzz_build_c() {
 # fuzz_build_swift MODULE SOURCE...: Swift sources (harness included) with ASan and libFuzzer.
 fuzz_build_swift() {
     local module="$1"; shift
-    swiftc -swift-version 6 -O -g -parse-as-library -module-name "$module" \
+    swiftc -swift-version 6 -O -g -parse-as-library -module-name "$module" -package-name cbam_serve \
         -sanitize=fuzzer,address "$@" -o "$fuzz_binary" 2>&1 | grep -v "Cannot export local symbol" || true
     test -x "$fuzz_binary"
 }

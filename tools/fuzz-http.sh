@@ -7,16 +7,8 @@ set -euo pipefail
 source "$(dirname "$0")/fuzz-common.sh"
 
 fuzz_prepare http
-# The parser files do no I/O and import nothing outside the standard library (and libc), so they build alone.
-fuzz_build_swift HTTPServerFuzz \
-    Sources/HTTPServer/HTTPTypes.swift \
-    Sources/HTTPServer/HTTPParser.swift \
-    Sources/HTTPServer/HTTPError.swift \
-    Sources/HTTPServer/JSONBodyEncoder.swift \
-    Sources/HTTPServer/HTTPRequest.swift \
-    Sources/HTTPServer/QueryString.swift \
-    Sources/HTTPServer/Multipart.swift \
-    Fuzz/HTTPFuzz.swift
+# HTTPCore does no I/O and depends on no other target, so the whole target builds alone with the fuzz driver.
+fuzz_build_swift HTTPServerFuzz Sources/HTTPCore/*.swift Fuzz/HTTPFuzz.swift
 flags=(-timeout=5 -malloc_limit_mb=256 -rss_limit_mb=2048 -max_len=4096 -dict=Fuzz/http.dict)
 fuzz_replay "${flags[@]}"
 fuzz_run Fuzz/corpus "${flags[@]}"

@@ -69,7 +69,7 @@ public final class InferenceService: Sendable {
     public var observer: HTTPObserver {
         { [metrics] request, response, duration in
             let status = response.status.code
-            metrics.recordRequest(route: RouteTemplates.label(path: request.path),
+            metrics.recordRequest(route: request.route ?? "unmatched",
                                   method: request.method.rawValue, status: status, duration: duration)
             if status >= 400 { metrics.recordError(code: response.errorCode ?? "http_\(status)") }
         }

@@ -194,16 +194,18 @@ final class Connection: @unchecked Sendable {  // all mutable state is confined 
                                   headers: parsed.headers, body: body, requestID: requestID, remoteAddress: peer)
         if draining || !parsed.keepAlive { closeAfterResponse = true }
 
+        let match = server.router.match(method: parsed.method, path: request.path)
+        request.route = match.route
         let (_, rawQuery) = HTTPRequest.split(target: parsed.target)
         if let rawQuery, QueryString.parse(rawQuery) == nil {
             respond(to: request, with: .error(status: .badRequest, code: "invalid_query",
                                               message: "The query string contains a malformed percent escape or invalid UTF-8."))
             return
         }
-        switch server.router.match(method: parsed.method, path: request.path) {
-        case .error(let response):
+        switch match {
+        case .error(let response, _):
             respond(to: request, with: response)
-        case .handler(let handler, let parameters):
+        case .handler(let handler, let parameters, _):
             request.pathParameters = parameters
             let task = Task { [self, request] in
                 let response = await handler(request)

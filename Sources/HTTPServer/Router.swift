@@ -15,11 +15,20 @@ public final class Router: Sendable {
         let handler: HTTPHandler
     }
 
-    /// What routing decided for a request.
+    /// What routing decided for a request, and the pattern of the route the path matched ("/v1/models/{name}"),
+    /// which handlers and metrics use instead of matching the path again.
     public enum Match: Sendable {
-        case handler(HTTPHandler, pathParameters: [String: String])
-        /// No route or a malformed path: answer with this error directly.
-        case error(HTTPResponse)
+        case handler(HTTPHandler, pathParameters: [String: String], route: String)
+        /// No route or a malformed path (route nil), or no route for this method (405, route the path's pattern):
+        /// answer with this error directly.
+        case error(HTTPResponse, route: String?)
+
+        public var route: String? {
+            switch self {
+            case .handler(_, _, let route): route
+            case .error(_, let route): route
+            }
+        }
     }
 
     private let routes = Mutex<[Route]>([])
@@ -38,18 +47,26 @@ public final class Router: Sendable {
         routes.withLock { $0.append(Route(method: method, pattern: pattern, segments: segments, handler: handler)) }
     }
 
+    /// Every registered pattern, once each, in the order first registered.
+    public var patterns: [String] {
+        routes.withLock { routes in
+            var seen = Set<String>()
+            return routes.map(\.pattern).filter { seen.insert($0).inserted }
+        }
+    }
+
     public func get(_ pattern: String, handler: @escaping HTTPHandler) { add(.get, pattern, handler: handler) }
     public func post(_ pattern: String, handler: @escaping HTTPHandler) { add(.post, pattern, handler: handler) }
 
     /// The handler for `method` and `path` (percent-encoded, no query), or the 400/404/405 to answer.
     public func match(method: HTTPMethod, path: String) -> Match {
         guard path.utf8.first == UInt8(ascii: "/") else {  // "OPTIONS *" and the like
-            return .error(.error(status: .notFound, code: "not_found", message: "No route matches \(path)."))
+            return .error(.error(status: .notFound, code: "not_found", message: "No route matches \(path)."), route: nil)
         }
         var decoded: [String] = []
         for raw in Router.segments(of: path) {
             guard let segment = QueryString.percentDecode(raw) else {
-                return .error(.error(status: .badRequest, code: "invalid_path", message: "The path contains a malformed percent escape."))
+                return .error(.error(status: .badRequest, code: "invalid_path", message: "The path contains a malformed percent escape."), route: nil)
             }
             decoded.append(segment)
         }
@@ -59,12 +76,12 @@ public final class Router: Sendable {
             }
         }
         if candidates.isEmpty {
-            return .error(.error(status: .notFound, code: "not_found", message: "No route matches \(path)."))
+            return .error(.error(status: .notFound, code: "not_found", message: "No route matches \(path)."), route: nil)
         }
         let ranked = candidates.count == 1 ? candidates : candidates.sorted { Router.isMoreSpecific($0.0.segments, than: $1.0.segments) }
         if let hit = ranked.first(where: { $0.0.method == method })
             ?? (method == .head ? ranked.first(where: { $0.0.method == .get }) : nil) {
-            return .handler(hit.0.handler, pathParameters: hit.1)
+            return .handler(hit.0.handler, pathParameters: hit.1, route: hit.0.pattern)
         }
         var allowed = Set(candidates.map(\.0.method.rawValue))
         if allowed.contains("GET") { allowed.insert("HEAD") }
@@ -72,7 +89,7 @@ public final class Router: Sendable {
         var response = HTTPResponse.error(status: .methodNotAllowed, code: "method_not_allowed",
                                           message: "\(method.rawValue) is not allowed on \(path); allowed: \(allow).")
         response.headers.set("Allow", allow)
-        return .error(response)
+        return .error(response, route: ranked.first?.0.pattern)
     }
 
     private static func segments(of path: String) -> [Substring] {

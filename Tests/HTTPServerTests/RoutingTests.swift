@@ -39,11 +39,12 @@ import Testing
 
     private func run(_ router: Router, _ method: HTTPMethod, _ path: String) async -> HTTPResponse {
         switch router.match(method: method, path: path) {
-        case .handler(let handler, let parameters):
+        case .handler(let handler, let parameters, let route):
             var request = HTTPRequest(method: method, target: path)
             request.pathParameters = parameters
+            request.route = route
             return await handler(request)
-        case .error(let response):
+        case .error(let response, _):
             return response
         }
     }
@@ -56,6 +57,17 @@ import Testing
         #expect(await run(r, .get, "/v1/models/special").body == Array("special".utf8))
         #expect(await run(r, .post, "/v1/models/a/predict").body == Array("predict a".utf8))
         #expect(await run(r, .head, "/v1/models/a").status == .ok)  // HEAD falls back to GET
+    }
+
+    @Test func theMatchNamesTheRoutePattern() {
+        let r = router()
+        #expect(r.match(method: .get, path: "/v1/models/a").route == "/v1/models/{name}")
+        #expect(r.match(method: .get, path: "/v1/models/special").route == "/v1/models/special")
+        #expect(r.match(method: .head, path: "/v1/models").route == "/v1/models")
+        #expect(r.match(method: .post, path: "/v1/models/a%20b/predict").route == "/v1/models/{name}/predict")
+        #expect(r.match(method: .put, path: "/v1/models/a").route == "/v1/models/{name}")  // a 405 still names it
+        #expect(r.match(method: .get, path: "/nope").route == nil)
+        #expect(r.match(method: .get, path: "/v1/models/%zz").route == nil)
     }
 
     @Test func notFoundMethodNotAllowedAndBadEscapes() async throws {

@@ -1,5 +1,5 @@
 // multipart/form-data parsing (RFC 7578): the shapes browsers and curl send, and the broken ones.
-import HTTPServer
+import HTTPCore
 import Testing
 
 @Suite struct MultipartTests {

@@ -15,6 +15,8 @@ public struct HTTPRequest: Sendable {
     public var body: [UInt8]
     /// Values captured by `{name}` segments of the matched route, percent-decoded.
     public var pathParameters: [String: String]
+    /// The pattern of the route the path matched ("/v1/models/{name}"), set by the router; nil when none did.
+    public var route: String?
     /// The request's id: the client's `X-Request-Id` when it is sane, otherwise one made by the server.
     public var requestID: String
     /// "ip:port" of the peer, for logs.
@@ -46,7 +48,7 @@ public struct HTTPRequest: Sendable {
     public var contentType: String? { headers["Content-Type"] }
 
     /// Splits a request-target into its path and raw query; absolute-form targets lose scheme and authority.
-    static func split(target: String) -> (path: String, query: Substring?) {
+    package static func split(target: String) -> (path: String, query: Substring?) {
         var rest = target[...]
         for scheme in ["http://", "https://"] where rest.hasPrefix(scheme) {
             rest = rest.dropFirst(scheme.count)

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import HTTPServer
+import HTTPCore
 
 /// `JSONBodyEncoder` is the one encoder of the responses: it must write what JSONEncoder writes (as values), in
 /// the order the fields are encoded.

@@ -1,5 +1,5 @@
 // The parser alone: framing, limits and the refusals that keep requests from being smuggled.
-import HTTPServer
+import HTTPCore
 import Testing
 
 /// Feeds `text` (optionally in pieces of `split` bytes) and collects complete requests, or the error.

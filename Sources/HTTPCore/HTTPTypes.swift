@@ -151,7 +151,7 @@ public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral, C
     public var description: String { fields.map { "\($0.name): \($0.value)" }.joined(separator: ", ") }
 
     /// ASCII case-insensitive equality, without allocating.
-    static func namesEqual(_ a: String, _ b: String) -> Bool {
+    package static func namesEqual(_ a: String, _ b: String) -> Bool {
         let x = a.utf8, y = b.utf8
         guard x.count == y.count else { return false }
         for (p, q) in zip(x, y) where p != q {
@@ -172,7 +172,7 @@ func trimOWS(_ s: Substring) -> String {
 }
 
 /// tchar from RFC 9110 §5.6.2: the characters allowed in method names and header field names.
-@inline(__always) func isTokenByte(_ b: UInt8) -> Bool {
+@inline(__always) package func isTokenByte(_ b: UInt8) -> Bool {
     switch b {
     case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: true
     case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
@@ -183,6 +183,6 @@ func trimOWS(_ s: Substring) -> String {
 }
 
 /// field-vchar / obs-text / SP / HTAB: what a header value may contain (RFC 9110 §5.5).
-@inline(__always) func isFieldValueByte(_ b: UInt8) -> Bool {
+@inline(__always) package func isFieldValueByte(_ b: UInt8) -> Bool {
     b == 0x09 || (b >= 0x20 && b != 0x7F)
 }
