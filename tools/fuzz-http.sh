@@ -12,6 +12,7 @@ fuzz_build_swift HTTPServerFuzz \
     Sources/HTTPServer/HTTPTypes.swift \
     Sources/HTTPServer/HTTPParser.swift \
     Sources/HTTPServer/HTTPError.swift \
+    Sources/HTTPServer/JSONBodyEncoder.swift \
     Sources/HTTPServer/HTTPRequest.swift \
     Sources/HTTPServer/QueryString.swift \
     Sources/HTTPServer/Multipart.swift \

@@ -46,11 +46,11 @@ extension InferenceService {
         switch format {
         case "json":
             let list = images.map { i in
-                let maps = stored.images[i].maps.filter { layer == nil || $0.layer == layer }
-                return "{\"index\":\(i),\"filename\":" + (stored.images[i].filename.map(JSONText.string) ?? "null")
-                    + ",\"attention\":" + AttentionJSON.layers(maps, kind: kind) + "}"
+                StoredAttentionResponse.Image(
+                    index: i, filename: stored.images[i].filename,
+                    attention: stored.images[i].maps.filter { layer == nil || $0.layer == layer }.map { AttentionLayer($0, kind: kind) })
             }
-            return .json("{\"id\":\(JSONText.string(id)),\"model\":\(JSONText.string(stored.model)),\"images\":[\(list.joined(separator: ","))]}")
+            return .json(StoredAttentionResponse(id: id, model: stored.model, images: list))
         case "png":
             let image = stored.images[images[0]]
             // Without a layer, the deepest one: the map closest to the decision.

@@ -1,3 +1,5 @@
+import HTTPServer
+
 /// One output tensor of an inference response.
 public struct InferenceOutput: Sendable, Equatable {
     public var name: String
@@ -21,32 +23,110 @@ public struct EncodedInferenceResponse: Sendable {
 
 /// Writes Open Inference Protocol responses; outputs asked for as binary data follow the JSON, in output order.
 public enum InferenceProtocolEncoder {
+    /// The JSON part: `{"model_name", "model_version", "id"?, "outputs": [{"name", "datatype", "shape", "data" |
+    /// "parameters": {"binary_data_size"}}]}`.
+    struct Header: Encodable {
+        struct Output: Encodable {
+            struct Parameters: Encodable {
+                let binaryDataSize: Int
+                enum CodingKeys: String, CodingKey { case binaryDataSize = "binary_data_size" }
+            }
+
+            let name: String
+            let datatype = "FP32"
+            let shape: [Int]
+            let parameters: Parameters?
+            let data: [Float]?
+
+            enum CodingKeys: String, CodingKey { case name, datatype, shape, parameters, data }
+        }
+
+        let modelName: String
+        let modelVersion: String
+        let id: String?
+        let outputs: [Output]
+
+        enum CodingKeys: String, CodingKey { case modelName = "model_name", modelVersion = "model_version", id, outputs }
+    }
+
     public static func encode(modelName: String, modelVersion: String, id: String?, outputs: [InferenceOutput],
                               binary: (String) -> Bool) -> EncodedInferenceResponse {
-        var json = "{\"model_name\":\(JSONText.string(modelName)),\"model_version\":\(JSONText.string(modelVersion))"
-        if let id { json += ",\"id\":\(JSONText.string(id))" }
-        json += ",\"outputs\":["
         var tail: [UInt8] = []
-        for (index, output) in outputs.enumerated() {
-            if index > 0 { json += "," }
-            json += "{\"name\":\(JSONText.string(output.name)),\"datatype\":\"FP32\",\"shape\":["
-                + output.shape.map(String.init).joined(separator: ",") + "]"
-            if binary(output.name) {
-                let size = output.values.count * 4
-                json += ",\"parameters\":{\"binary_data_size\":\(size)}}"
-                tail.reserveCapacity(tail.count + size)
-                for value in output.values {
-                    withUnsafeBytes(of: value.bitPattern.littleEndian) { tail.append(contentsOf: $0) }
-                }
-            } else {
-                json += ",\"data\":" + JSONText.numbers(output.values) + "}"
+        var anyBinary = false
+        let described = outputs.map { output -> Header.Output in
+            guard binary(output.name) else {
+                return .init(name: output.name, shape: output.shape, parameters: nil, data: output.values)
             }
+            anyBinary = true
+            let size = output.values.count * 4
+            tail.reserveCapacity(tail.count + size)
+            for value in output.values {
+                withUnsafeBytes(of: value.bitPattern.littleEndian) { tail.append(contentsOf: $0) }
+            }
+            return .init(name: output.name, shape: output.shape, parameters: .init(binaryDataSize: size), data: nil)
         }
-        json += "]}"
-        let header = Array(json.utf8)
-        if tail.isEmpty && !outputs.contains(where: { binary($0.name) }) {
-            return EncodedInferenceResponse(body: header, headerLength: nil)
-        }
+        // Strings, integers and floats only: nothing in it can fail to encode.
+        let header = (try? JSONBodyEncoder.encode(Header(modelName: modelName, modelVersion: modelVersion, id: id, outputs: described)))
+            ?? Array(#"{"outputs":[]}"#.utf8)
+        guard anyBinary else { return EncodedInferenceResponse(body: header, headerLength: nil) }
         return EncodedInferenceResponse(body: header + tail, headerLength: header.count)
+    }
+}
+
+/// `GET /v2`.
+struct ServerMetadata: Encodable {
+    let name: String
+    let version: String
+    let extensions: [String]
+}
+
+/// `GET /v2/models/{name}`: the batch dimension is -1 (dynamic, up to the configured maximum batch size).
+struct ModelMetadata: Encodable {
+    struct Tensor: Encodable {
+        let name: String
+        let datatype: String
+        let shape: [Int]
+    }
+
+    let name: String
+    let versions: [String]
+    let platform: String
+    let inputs: [Tensor]
+    let outputs: [Tensor]
+}
+
+/// `GET /v2/models/{name}/config`: Triton's model configuration, what `perf_analyzer` reads.
+struct TritonModelConfig: Encodable {
+    struct Input: Encodable {
+        let name: String
+        let dataType: String
+        let format: String?
+        let dims: [Int]
+        let optional: Bool
+        enum CodingKeys: String, CodingKey { case name, dataType = "data_type", format, dims, optional }
+    }
+
+    struct Output: Encodable {
+        let name: String
+        let dataType: String
+        let dims: [Int]
+        enum CodingKeys: String, CodingKey { case name, dataType = "data_type", dims }
+    }
+
+    struct DynamicBatching: Encodable {
+        let maxQueueDelayMicroseconds: Int
+        enum CodingKeys: String, CodingKey { case maxQueueDelayMicroseconds = "max_queue_delay_microseconds" }
+    }
+
+    let name: String
+    let platform: String
+    let backend: String
+    let maxBatchSize: Int
+    let input: [Input]
+    let output: [Output]
+    let dynamicBatching: DynamicBatching
+
+    enum CodingKeys: String, CodingKey {
+        case name, platform, backend, maxBatchSize = "max_batch_size", input, output, dynamicBatching = "dynamic_batching"
     }
 }

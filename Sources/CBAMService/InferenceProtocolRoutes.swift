@@ -10,7 +10,8 @@ extension InferenceService {
 
     func addInferenceProtocolRoutes(to router: Router) {
         router.get("/v2", handler: route(errors: .inferenceProtocol) { [self] _ in
-            .json("{\"name\":\"cbam-serve\",\"version\":\(JSONText.string(configuration.serverVersion)),\"extensions\":[\"binary_tensor_data\",\"model_configuration\"]}")
+            .json(ServerMetadata(name: "cbam-serve", version: configuration.serverVersion,
+                                 extensions: ["binary_tensor_data", "model_configuration"]))
         })
         router.get("/v2/health/live", handler: route(public: true, errors: .inferenceProtocol) { _ in HTTPResponse(status: .ok) })
         router.get("/v2/health/ready", handler: route(public: true, errors: .inferenceProtocol) { [self] _ throws(ServiceError) in
@@ -47,25 +48,24 @@ extension InferenceService {
     }
 
     /// Model metadata: the batch dimension is -1 (dynamic, up to the configured maximum batch size).
-    var inferenceProtocolMetadata: String {
+    var inferenceProtocolMetadata: ModelMetadata {
         let s = inputSize, c = numClasses
-        return "{\"name\":\(JSONText.string(modelName)),\"versions\":[\"1\"],\"platform\":\"cbam-swift\","
-            + "\"inputs\":[{\"name\":\"\(Self.tensorInputName)\",\"datatype\":\"FP32\",\"shape\":[-1,3,\(s),\(s)]},"
-            + "{\"name\":\"\(Self.imageInputName)\",\"datatype\":\"BYTES\",\"shape\":[-1,1]}],"
-            + "\"outputs\":[{\"name\":\"logits\",\"datatype\":\"FP32\",\"shape\":[-1,\(c)]},"
-            + "{\"name\":\"probabilities\",\"datatype\":\"FP32\",\"shape\":[-1,\(c)]}]}"
+        return ModelMetadata(
+            name: modelName, versions: ["1"], platform: "cbam-swift",
+            inputs: [.init(name: Self.tensorInputName, datatype: "FP32", shape: [-1, 3, s, s]),
+                     .init(name: Self.imageInputName, datatype: "BYTES", shape: [-1, 1])],
+            outputs: Self.outputNames.map { .init(name: $0, datatype: "FP32", shape: [-1, c]) })
     }
 
     /// Triton's model configuration (what `perf_analyzer` reads): one of the two inputs is sent, so both are optional.
-    var tritonModelConfig: String {
+    var tritonModelConfig: TritonModelConfig {
         let s = inputSize, c = numClasses
-        return "{\"name\":\(JSONText.string(modelName)),\"platform\":\"cbam-swift\",\"backend\":\"cbam-swift\","
-            + "\"max_batch_size\":\(configuration.maxBatchSize),"
-            + "\"input\":[{\"name\":\"\(Self.tensorInputName)\",\"data_type\":\"TYPE_FP32\",\"format\":\"FORMAT_NCHW\",\"dims\":[3,\(s),\(s)],\"optional\":false},"
-            + "{\"name\":\"\(Self.imageInputName)\",\"data_type\":\"TYPE_STRING\",\"dims\":[1],\"optional\":true}],"
-            + "\"output\":[{\"name\":\"logits\",\"data_type\":\"TYPE_FP32\",\"dims\":[\(c)]},"
-            + "{\"name\":\"probabilities\",\"data_type\":\"TYPE_FP32\",\"dims\":[\(c)]}],"
-            + "\"dynamic_batching\":{\"max_queue_delay_microseconds\":\(configuration.maxBatchDelay.nanoseconds / 1000)}}"
+        return TritonModelConfig(
+            name: modelName, platform: "cbam-swift", backend: "cbam-swift", maxBatchSize: configuration.maxBatchSize,
+            input: [.init(name: Self.tensorInputName, dataType: "TYPE_FP32", format: "FORMAT_NCHW", dims: [3, s, s], optional: false),
+                    .init(name: Self.imageInputName, dataType: "TYPE_STRING", format: nil, dims: [1], optional: true)],
+            output: Self.outputNames.map { .init(name: $0, dataType: "TYPE_FP32", dims: [c]) },
+            dynamicBatching: .init(maxQueueDelayMicroseconds: Int(configuration.maxBatchDelay.nanoseconds / 1000)))
     }
 
     func inferenceProtocolInfer(_ request: HTTPRequest) async throws(ServiceError) -> HTTPResponse {

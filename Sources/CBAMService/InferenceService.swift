@@ -71,7 +71,7 @@ public final class InferenceService: Sendable {
             let status = response.status.code
             metrics.recordRequest(route: RouteTemplates.label(path: request.path),
                                   method: request.method.rawValue, status: status, duration: duration)
-            if status >= 400 { metrics.recordError(code: ErrorBody.code(in: response.body) ?? "http_\(status)") }
+            if status >= 400 { metrics.recordError(code: response.errorCode ?? "http_\(status)") }
         }
     }
 
@@ -208,23 +208,11 @@ extension ServiceError {
 
 extension HTTPResponse {
     static func error(_ error: ServiceError, shape: InferenceService.ErrorShape = .service) -> HTTPResponse {
-        let body = shape == .service ? error.jsonBody
-            : Array("{\"error\":\(JSONText.string(error.message)),\"code\":\(JSONText.string(error.code))}".utf8)
-        var response = HTTPResponse.json(bytes: body, status: HTTPStatus(code: error.status))
+        var response = shape == .service
+            ? HTTPResponse.json(ErrorResponse(error: .init(code: error.code, message: error.message)), status: HTTPStatus(code: error.status))
+            : HTTPResponse.json(InferenceProtocolError(error: error.message, code: error.code), status: HTTPStatus(code: error.status))
+        response.errorCode = error.code
         for (name, value) in error.headers { response.headers.set(name, value) }
         return response
-    }
-
-    static func json(_ text: String, status: Int = 200) -> HTTPResponse {
-        .json(bytes: Array(text.utf8), status: HTTPStatus(code: status))
-    }
-}
-
-/// Reads the code back out of an error body, for the errors-by-code metric.
-enum ErrorBody {
-    static func code(in body: [UInt8]) -> String? {
-        guard body.count < 4096, let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
-              let error = object["error"] else { return nil }
-        return (error as? [String: Any])?["code"] as? String ?? object["code"] as? String
     }
 }

@@ -3,9 +3,9 @@ import HTTPServer
 
 extension InferenceService {
     func addHealthRoutes(to router: Router) {
-        router.get("/healthz", handler: route(public: true) { _ in .json("{\"status\":\"ok\"}") })
+        router.get("/healthz", handler: route(public: true) { _ in .json(HealthStatus(status: "ok", model: nil)) })
         router.get("/readyz", handler: route(public: true) { [self] _ throws(ServiceError) in
-            if isReady { return .json("{\"status\":\"ready\",\"model\":\(JSONText.string(modelName))}") }
+            if isReady { return .json(HealthStatus(status: "ready", model: modelName)) }
             throw ServiceError(status: 503, code: "not_ready",
                                message: queue.isShuttingDown ? "the server is shutting down"
                                    : "the inference queue is saturated (\(queue.depth) images waiting)",
@@ -20,29 +20,26 @@ extension InferenceService {
     }
 
     func addModelRoutes(to router: Router) {
-        router.get("/v1/models", handler: route { [self] _ in .json("{\"models\":[\(modelDescriptionJSON)]}") })
+        router.get("/v1/models", handler: route { [self] _ in .json(ModelList(models: [modelDescription])) })
         router.get("/v1/models/{name}", handler: route { [self] request throws(ServiceError) in
             try checkModel(request.pathParameters["name"])
-            return .json(modelDescriptionJSON)
+            return .json(modelDescription)
         })
     }
 
     /// Name, architecture, input, classes, CBAM layers with their map shapes, and size.
-    var modelDescriptionJSON: String {
+    var modelDescription: ModelDescription {
         let s = summary, input = modelConfig.input
-        let layers = s.cbamLayers.map {
-            "{\"layer\":\(JSONText.string($0.layer)),\"channels\":\($0.channels),\"hidden\":\($0.hidden),"
-                + "\"channel_shape\":[\($0.channels)],\"spatial_shape\":[\($0.spatialHeight),\($0.spatialWidth)]}"
-        }.joined(separator: ",")
-        return "{\"name\":\(JSONText.string(modelName)),"
-            + "\"architecture\":{\"family\":\"cbam-resnet\",\"block\":\(JSONText.string(s.block)),"
-            + "\"layers\":[\(s.layers.map(String.init).joined(separator: ","))],"
-            + "\"widths\":[\(s.widths.map(String.init).joined(separator: ","))],\"stem\":\(JSONText.string(s.stem)),"
-            + "\"attention\":\(modelConfig.attention.map { "{\"type\":\(JSONText.string($0.type)),\"reduction\":\($0.reduction),\"kernel_size\":\($0.kernelSize)}" } ?? "null")},"
-            + "\"input\":{\"size\":\(input.size),\"resize\":\(input.resize),\"mean\":\(JSONText.numbers(input.mean)),"
-            + "\"std\":\(JSONText.numbers(input.std)),\"shape\":[3,\(input.size),\(input.size)]},"
-            + "\"num_classes\":\(numClasses),\"labels\":[\(labels.map(JSONText.string).joined(separator: ","))],"
-            + "\"cbam_layers\":[\(layers)],\"parameters\":\(s.parameters),\"multiply_adds\":\(s.multiplyAdds),"
-            + "\"max_batch_size\":\(configuration.maxBatchSize)}"
+        return ModelDescription(
+            name: modelName,
+            architecture: .init(block: s.block, layers: s.layers, widths: s.widths, stem: s.stem,
+                                attention: modelConfig.attention.map { .init(type: $0.type, reduction: $0.reduction, kernelSize: $0.kernelSize) }),
+            input: .init(size: input.size, resize: input.resize, mean: input.mean, std: input.std, shape: [3, input.size, input.size]),
+            numClasses: numClasses, labels: labels,
+            cbamLayers: s.cbamLayers.map {
+                .init(layer: $0.layer, channels: $0.channels, hidden: $0.hidden, channelShape: [$0.channels],
+                      spatialShape: [$0.spatialHeight, $0.spatialWidth])
+            },
+            parameters: s.parameters, multiplyAdds: s.multiplyAdds, maxBatchSize: configuration.maxBatchSize)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPServer
 
 /// The OpenAPI 3.1 description of every route, served at `/openapi.json`. The end-to-end tests check it against
 /// the live router: every documented path answers, and every route is documented; a schemathesis run
@@ -8,8 +9,13 @@ enum OpenAPIDocument {
     /// 401 answers, since no route can give one.
     static func json(modelName: String, apiKeyRequired: Bool) -> [UInt8] {
         let document = Array(text.replacingOccurrences(of: "$PREDICT_RESPONSES", with: predictResponses)
-            .replacingOccurrences(of: "$MODEL", with: String(JSONText.string(modelName).dropFirst().dropLast())).utf8)
+            .replacingOccurrences(of: "$MODEL", with: String(decoding: jsonStringContent(modelName), as: UTF8.self)).utf8)
         return apiKeyRequired ? document : withoutSecurity(document)
+    }
+
+    /// `s` escaped as inside a JSON string literal (without the quotes), to be spliced into the template.
+    private static func jsonStringContent(_ s: String) -> ArraySlice<UInt8> {
+        ((try? JSONBodyEncoder.encode(s)) ?? Array(#""""#.utf8)).dropFirst().dropLast()
     }
 
     /// Drops the bearer scheme, every `security` requirement and every 401 response.

@@ -42,30 +42,23 @@ extension InferenceService {
             attentionStore.insert(StoredAttention(model: modelName, cropSize: size, images: images), for: id)
         }
 
-        func resultJSON(_ i: Int) -> String {
+        func imageResult(_ i: Int) -> PredictionResponse.ImageResult {
             let probabilities = softmax(output.logits[i * numClasses..<(i + 1) * numClasses])
             let predictions = CBAMEngine.topK(probabilities, k: topK).map {
-                "{\"index\":\($0.index),\"label\":\(JSONText.string(label($0.index))),\"probability\":\(JSONText.number($0.score))}"
-            }.joined(separator: ",")
-            var json = "\"predictions\":[\(predictions)]"
-            if attention != .none, i < output.attention.count {
-                json += ",\"attention\":" + AttentionJSON.layers(output.attention[i], kind: attention)
+                Prediction(index: $0.index, label: label($0.index), probability: $0.score)
             }
-            return json
+            let maps = attention != .none && i < output.attention.count
+                ? output.attention[i].map { AttentionLayer($0, kind: attention) } : nil
+            return .init(predictions: predictions, attention: maps)
         }
-        var body = "{\"id\":\(JSONText.string(id)),\"model\":\(JSONText.string(modelName)),"
-        if multipart {
-            body += "\"results\":[" + files.indices.map { i in
-                "{\"index\":\(i),\"filename\":" + (files[i].name.map(JSONText.string) ?? "null") + "," + resultJSON(i) + "}"
-            }.joined(separator: ",") + "],"
-        } else {
-            body += resultJSON(0) + ","
-        }
-        body += "\"timing\":{\"decode_ms\":\(ms(prepared.decode)),\"preprocess_ms\":\(ms(prepared.preprocess)),"
-            + "\"queue_ms\":\(ms(result.queueWait)),\"inference_ms\":\(ms(result.inferenceTime)),"
-            + "\"batch_size\":\(result.batchSize),\"batch_requests\":\(result.batchJobs),"
-            + "\"total_ms\":\(ms(start.duration(to: clock.now)))}}"
-        var response = HTTPResponse.json(body)
+        let body: PredictionResponse.Body = multipart
+            ? .files(files.indices.map { .init(index: $0, filename: files[$0].name, result: imageResult($0)) })
+            : .single(imageResult(0))
+        let timing = PredictionResponse.Timing(
+            decodeMs: ms(prepared.decode), preprocessMs: ms(prepared.preprocess), queueMs: ms(result.queueWait),
+            inferenceMs: ms(result.inferenceTime), batchSize: result.batchSize, batchRequests: result.batchJobs,
+            totalMs: ms(start.duration(to: clock.now)))
+        var response = HTTPResponse.json(PredictionResponse(id: id, model: modelName, body: body, timing: timing))
         response.headers.set("Location", "/v1/attention/\(id)")
         return response
     }
@@ -108,7 +101,7 @@ extension InferenceService {
     }
 }
 
-/// Milliseconds with three decimals, for the timing object.
-func ms(_ duration: Duration) -> String {
-    String(format: "%.3f", duration.seconds * 1000)
+/// Milliseconds to three decimals, for the timing object.
+func ms(_ duration: Duration) -> Double {
+    (duration.seconds * 1_000_000).rounded() / 1000
 }

@@ -24,41 +24,4 @@ public struct ServiceError: Error, Equatable, Sendable, CustomStringConvertible 
     public static func badRequest(_ code: String, _ message: String) -> ServiceError {
         ServiceError(status: 400, code: code, message: message)
     }
-
-    /// The JSON body of this error.
-    public var jsonBody: [UInt8] {
-        Array("{\"error\":{\"code\":\(JSONText.string(code)),\"message\":\(JSONText.string(message))}}".utf8)
-    }
-}
-
-/// Small JSON text helpers for hand-written hot-path JSON.
-enum JSONText {
-    static func string(_ s: String) -> String {
-        var out = "\""
-        out.reserveCapacity(s.utf8.count + 2)
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
-                    + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
-
-    /// Shortest text that reads back as the same Float; JSON has no NaN or infinity, so those become null.
-    static func number(_ x: Float) -> String {
-        guard x.isFinite else { return "null" }
-        return x.description
-    }
-
-    static func numbers(_ xs: some Collection<Float>) -> String {
-        "[" + xs.map(number).joined(separator: ",") + "]"
-    }
 }

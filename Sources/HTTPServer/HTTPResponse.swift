@@ -4,6 +4,8 @@ public struct HTTPResponse: Sendable {
     public var status: HTTPStatus
     public var headers: HTTPHeaders
     public var body: [UInt8]
+    /// The snake_case code of an error response, for metrics and logs (they need not parse the body for it).
+    public var errorCode: String?
 
     public init(status: HTTPStatus = .ok, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = []) {
         self.status = status
@@ -27,6 +29,8 @@ public struct HTTPResponse: Sendable {
     }
 
     public static func error(_ error: HTTPError) -> HTTPResponse {
-        json(bytes: error.jsonBody, status: error.status)
+        var response = json(bytes: error.jsonBody, status: error.status)
+        response.errorCode = error.code
+        return response
     }
 }

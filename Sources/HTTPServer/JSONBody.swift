@@ -2,10 +2,11 @@
 import Foundation
 
 extension HTTPResponse {
-    /// Encodes `value` as the JSON body; an encoding failure becomes a 500 in the API's error shape.
-    public static func json<T: Encodable>(_ value: T, status: HTTPStatus = .ok, encoder: JSONEncoder = JSONEncoder()) -> HTTPResponse {
+    /// Encodes `value` with `JSONBodyEncoder` as the JSON body; an encoding failure becomes a 500 in the API's
+    /// error shape.
+    public static func json<T: Encodable>(_ value: T, status: HTTPStatus = .ok) -> HTTPResponse {
         do {
-            return json(bytes: Array(try encoder.encode(value)), status: status)
+            return json(bytes: try JSONBodyEncoder.encode(value), status: status)
         } catch {
             return .error(status: .internalServerError, code: "encoding_failed", message: "The response could not be encoded as JSON: \(error).")
         }

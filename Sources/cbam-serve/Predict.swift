@@ -1,6 +1,7 @@
 import ArgumentParser
 import CBAMEngine
 import CBAMImage
+import CBAMService
 import Foundation
 
 /// `cbam-serve predict`: classifies inputs and prints one JSON result per image.
@@ -115,7 +116,7 @@ struct Predict: AsyncParsableCommand {
                 predictions: result.topK(of: i, k: topK).map {
                     .init(index: $0.index, label: classifier.labels[$0.index], probability: $0.score)
                 },
-                attention: attention == .all ? result.attention[i].map(PredictionOutput.Attention.init) : nil)
+                attention: attention == .all ? result.attention[i].map { AttentionLayer($0) } : nil)
         }
     }
 
@@ -130,29 +131,9 @@ struct PredictionOutput: Encodable {
     let model: String
     let results: [Entry]
 
-    struct Prediction: Encodable {
-        let index: Int
-        let label: String
-        let probability: Float
-    }
-
-    struct Spatial: Encodable {
-        let height: Int
-        let width: Int
-        let data: [Float]
-    }
-
-    struct Attention: Encodable {
-        let layer: String
-        let channel: [Float]
-        let spatial: Spatial
-
-        init(_ map: AttentionMap) {
-            layer = map.layer
-            channel = map.channel
-            spatial = Spatial(height: map.spatialHeight, width: map.spatialWidth, data: map.spatial)
-        }
-    }
+    /// The same prediction and attention-layer objects as the REST API's.
+    typealias Prediction = CBAMService.Prediction
+    typealias Attention = AttentionLayer
 
     struct Failure: Encodable {
         let code: String
