@@ -22,7 +22,7 @@ static void check_result(const CBAMJPEGImage *result, CBAMJPEGStatus status) {
     CHECK(status == result->status, "returned %d, result says %d", status, result->status);
     CHECK(memchr(result->message, 0, sizeof result->message) != NULL, "message not terminated");
     CHECK(status == CBAM_JPEG_OK || result->message[0] != 0, "status %d without a message", status);
-    CHECK(status <= CBAM_JPEG_INVALID_ARGUMENT, "unknown status %d", status);
+    CHECK(status <= CBAM_JPEG_TIMED_OUT, "unknown status %d", status);
 }
 
 // Header, a refused wrong-size buffer, then the whole decode, under `options`.
@@ -48,11 +48,13 @@ static void decode(const uint8_t *data, size_t size, const CBAMJPEGOptions *opti
     status = cbam_jpeg_decode_into(data, size, options, spare, capacity - 1 < sizeof spare ? capacity - 1 : sizeof spare,
                                    &refused);
     check_result(&refused, status);
-    CHECK(status == CBAM_JPEG_INVALID_ARGUMENT, "a %zu-byte image decoded into a smaller buffer: %d", capacity, status);
+    CHECK(status == CBAM_JPEG_INVALID_ARGUMENT || (options->time_budget_ns > 0 && status == CBAM_JPEG_TIMED_OUT),
+          "a %zu-byte image decoded into a smaller buffer: %d", capacity, status);
 
     CBAMJPEGImage decoded = {0};
     status = cbam_jpeg_decode(data, size, options, &decoded);
     check_result(&decoded, status);
+    CHECK(options->time_budget_ns > 0 || status != CBAM_JPEG_TIMED_OUT, "timed out without a time budget");
     if (status == CBAM_JPEG_OK) {
         CHECK(decoded.pixels != NULL, "decoded without pixels");
         CHECK(decoded.width == header.width && decoded.height == header.height, "size changed from the header");
@@ -75,5 +77,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CBAMJPEGOptions scaled = full;
     scaled.target_shorter_side = targets[size % 4];
     decode(data, size, &scaled);
+    // A budget that runs out at once: the decode leaves through the same error path, and must leak nothing.
+    CBAMJPEGOptions hurried = full;
+    hurried.time_budget_ns = 1;
+    decode(data, size, &hurried);
     return 0;
 }
