@@ -28,6 +28,11 @@ public final class HTTPServer: Sendable {
         var started = false
         var shuttingDown = false
         var acceptPaused = false
+        /// `shutdown` waiting for the last connection to close, by waiter; resumed by `connectionClosed`.
+        var closedWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        /// Waiters whose wait was cancelled (at the drain deadline) before they registered.
+        var cancelledWaiters: Set<UInt64> = []
+        var nextWaiter: UInt64 = 0
     }
     private let state = Mutex(State())
 
@@ -124,7 +129,48 @@ public final class HTTPServer: Sendable {
     }
 
     func connectionClosed(_ connection: Connection) {
-        _ = state.withLock { $0.connections.removeValue(forKey: ObjectIdentifier(connection)) }
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.connections.removeValue(forKey: ObjectIdentifier(connection))
+            guard s.connections.isEmpty else { return [] }
+            defer { s.closedWaiters = [:] }
+            return Array(s.closedWaiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once no connection is open, or at `deadline` (when given), whichever comes first.
+    private func connectionsClosed(before deadline: ContinuousClock.Instant?) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.connectionsClosed() }
+            if let deadline { group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) } }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Returns once no connection is open, or when the task is cancelled.
+    private func connectionsClosed() async {
+        let id = state.withLock { s in
+            s.nextWaiter += 1
+            return s.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { s in
+                    if s.connections.isEmpty || s.cancelledWaiters.remove(id) != nil { return true }
+                    s.closedWaiters[id] = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+                if let waiter = s.closedWaiters.removeValue(forKey: id) { return waiter }
+                s.cancelledWaiters.insert(id)
+                return nil
+            }
+            waiter?.resume()
+        }
     }
 
     // MARK: - Requests
@@ -175,16 +221,12 @@ public final class HTTPServer: Sendable {
         for connection in connections {
             connection.loop.queue.async { connection.beginDrain() }
         }
-        let clock = ContinuousClock()
-        let deadline = clock.now + drainTimeout
-        while connectionCount > 0 && clock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
-        }
+        await connectionsClosed(before: .now + drainTimeout)
         let left = state.withLock { Array($0.connections.values) }
         if !left.isEmpty {
             logger.warning("drain timeout: closing connections", metadata: ["connections": "\(left.count)"])
             for connection in left { connection.loop.queue.async { connection.close() } }
-            while connectionCount > 0 { try? await Task.sleep(for: .milliseconds(5)) }
+            await connectionsClosed(before: nil)
         }
         if !alreadyShuttingDown { logger.info("stopped") }
     }
