@@ -10,81 +10,84 @@ extension EndToEnd {
         @Test func aFullQueueRefusesUploadsBeforeDecodingThem() async throws {
             // Two images fill the queue and wait 3 s for company, so it stays full meanwhile.
             let live = try LiveServer { $0.maxQueue = 2; $0.maxBatchSize = 4; $0.maxBatchDelay = .seconds(3) }
-            defer { Task { await live.stop() } }
-            let body = multipartBody([("a.jpg", "image/jpeg", Fixtures.image("photo0.jpg")),
-                                      ("b.jpg", "image/jpeg", Fixtures.image("photo1.jpg"))])
-            let first = Task {
-                try await live.request("POST", "/v1/predict", headers: [("Content-Type", body.contentType)], body: body.body)
+            try await live.serving {
+                let body = multipartBody([("a.jpg", "image/jpeg", Fixtures.image("photo0.jpg")),
+                                          ("b.jpg", "image/jpeg", Fixtures.image("photo1.jpg"))])
+                let first = Task {
+                    try await live.request("POST", "/v1/predict", headers: [("Content-Type", body.contentType)], body: body.body)
+                }
+                while metricValue(try await live.metrics(), "cbam_queue_depth") != 2 { try await Task.sleep(for: .milliseconds(10)) }
+                let clock = ContinuousClock()
+                for i in 0..<20 {
+                    let start = clock.now
+                    let refused = try await live.request("POST", "/v1/predict", body: Fixtures.image("photo\(i % 3).jpg"))
+                    #expect(refused.status == 503 && refused.errorCode == "queue_full")
+                    #expect(start.duration(to: clock.now) < .milliseconds(500))
+                }
+                let metrics = try await live.metrics()
+                let decoded = metricValue(metrics, #"cbam_images_decoded_total{format="jpeg"}"#)
+                #expect(decoded == 2, "only the two admitted images were decoded, not the 20 refused ones (\(decoded ?? -1))")
+                #expect(try await first.value.status == 200)
             }
-            while metricValue(try await live.metrics(), "cbam_queue_depth") != 2 { try await Task.sleep(for: .milliseconds(10)) }
-            let clock = ContinuousClock()
-            for i in 0..<20 {
-                let start = clock.now
-                let refused = try await live.request("POST", "/v1/predict", body: Fixtures.image("photo\(i % 3).jpg"))
-                #expect(refused.status == 503 && refused.errorCode == "queue_full")
-                #expect(start.duration(to: clock.now) < .milliseconds(500))
-            }
-            let metrics = try await live.metrics()
-            let decoded = metricValue(metrics, #"cbam_images_decoded_total{format="jpeg"}"#)
-            #expect(decoded == 2, "only the two admitted images were decoded, not the 20 refused ones (\(decoded ?? -1))")
-            #expect(try await first.value.status == 200)
         }
 
         /// Finding 2: decoding runs on the service's own threads, so health checks stay fast under a decode-heavy load.
         @Test func healthChecksStayFastWhileUploadsDecode() async throws {
             let live = try LiveServer { $0.maxBatchDelay = .milliseconds(1) }
-            defer { Task { await live.stop() } }
-            // A 1600x1200 picture: tens of milliseconds of decoding and resizing each.
-            let width = 1600, height = 1200
-            var pixels = [UInt8](repeating: 0, count: width * height * 3)
-            for i in pixels.indices { pixels[i] = UInt8(truncatingIfNeeded: (i / 3 % width) ^ (i / (3 * width)) &* 7 &+ i % 3 * 40) }
-            let upload = try PNGEncoder.encode(rgb: pixels, width: width, height: height)
-            let until = ContinuousClock.now + .milliseconds(1800)  // past the probes below
-            let uploaders = (0..<6).map { _ in
-                Task {
-                    var answered = 0
-                    while ContinuousClock.now < until {
-                        let response = try await live.request("POST", "/v1/predict", body: upload)
-                        #expect(response.status == 200)
-                        answered += 1
+            try await live.serving {
+                // A 1600x1200 picture: tens of milliseconds of decoding and resizing each.
+                let width = 1600, height = 1200
+                var pixels = [UInt8](repeating: 0, count: width * height * 3)
+                for i in pixels.indices { pixels[i] = UInt8(truncatingIfNeeded: (i / 3 % width) ^ (i / (3 * width)) &* 7 &+ i % 3 * 40) }
+                let upload = try PNGEncoder.encode(rgb: pixels, width: width, height: height)
+                let until = ContinuousClock.now + .milliseconds(1800)  // past the probes below
+                let uploaders = (0..<6).map { _ in
+                    Task {
+                        var answered = 0
+                        while ContinuousClock.now < until {
+                            let response = try await live.request("POST", "/v1/predict", body: upload)
+                            #expect(response.status == 200)
+                            answered += 1
+                        }
+                        return answered
                     }
-                    return answered
                 }
+                try await Task.sleep(for: .milliseconds(300))  // the uploads are under way
+                let clock = ContinuousClock()
+                var latencies: [Duration] = []
+                for _ in 0..<40 {
+                    let start = clock.now
+                    #expect(try await live.request("GET", "/healthz").status == 200)
+                    latencies.append(start.duration(to: clock.now))
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                var answered = 0
+                for uploader in uploaders { answered += try await uploader.value }
+                #expect(answered >= 6, "the uploads were decoded meanwhile")
+                let worst = latencies.max()!
+                #expect(worst < .milliseconds(100), "slowest /healthz under \(answered) uploads: \(worst)")
             }
-            try await Task.sleep(for: .milliseconds(300))  // the uploads are under way
-            let clock = ContinuousClock()
-            var latencies: [Duration] = []
-            for _ in 0..<40 {
-                let start = clock.now
-                #expect(try await live.request("GET", "/healthz").status == 200)
-                latencies.append(start.duration(to: clock.now))
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            var answered = 0
-            for uploader in uploaders { answered += try await uploader.value }
-            #expect(answered >= 6, "the uploads were decoded meanwhile")
-            let worst = latencies.max()!
-            #expect(worst < .milliseconds(100), "slowest /healthz under \(answered) uploads: \(worst)")
         }
 
         /// Findings 1, 2 and 4 through the route: each hostile file is a clear 4xx at once.
         @Test func hostileFilesAreClearErrors() async throws {
             let live = try LiveServer()
-            defer { Task { await live.stop() } }
-            let textBomb = HostileFile.pngSignature + HostileFile.chunk("IHDR", HostileFile.u32(1) + HostileFile.u32(1) + [8, 0, 0, 0, 0])
-                + HostileFile.u32(0x7FFF_FFF0) + Array("zTXt".utf8) + [UInt8](repeating: 0x41, count: 100)
-            var frame = Fixtures.image("photo0.jpg")
-            let sof = frame.indices.first { frame[$0] == 0xFF && (frame[$0 + 1] == 0xC0 || frame[$0 + 1] == 0xC2) }!
-            frame.replaceSubrange(sof + 5..<sof + 9, with: [0x17, 0x70, 0x17, 0x70])  // 6000x6000
-            for (name, body, status, code) in [("text chunk bomb", textBomb, 400, "truncated_image"),
-                                               ("frame larger than its scans", frame, 400, "truncated_image")] {
-                let clock = ContinuousClock()
-                let start = clock.now
-                let response = try await live.request("POST", "/v1/predict", body: body)
-                #expect(response.status == status && response.errorCode == code, "\(name): \(response.status) \(response.text)")
-                #expect(start.duration(to: clock.now) < .milliseconds(500), "\(name)")
+            try await live.serving {
+                let textBomb = HostileFile.pngSignature + HostileFile.chunk("IHDR", HostileFile.u32(1) + HostileFile.u32(1) + [8, 0, 0, 0, 0])
+                    + HostileFile.u32(0x7FFF_FFF0) + Array("zTXt".utf8) + [UInt8](repeating: 0x41, count: 100)
+                var frame = Fixtures.image("photo0.jpg")
+                let sof = frame.indices.first { frame[$0] == 0xFF && (frame[$0 + 1] == 0xC0 || frame[$0 + 1] == 0xC2) }!
+                frame.replaceSubrange(sof + 5..<sof + 9, with: [0x17, 0x70, 0x17, 0x70])  // 6000x6000
+                for (name, body, status, code) in [("text chunk bomb", textBomb, 400, "truncated_image"),
+                                                   ("frame larger than its scans", frame, 400, "truncated_image")] {
+                    let clock = ContinuousClock()
+                    let start = clock.now
+                    let response = try await live.request("POST", "/v1/predict", body: body)
+                    #expect(response.status == status && response.errorCode == code, "\(name): \(response.status) \(response.text)")
+                    #expect(start.duration(to: clock.now) < .milliseconds(500), "\(name)")
+                }
+                #expect(try await live.request("GET", "/healthz").status == 200)
             }
-            #expect(try await live.request("GET", "/healthz").status == 200)
         }
     }
 }

@@ -85,6 +85,18 @@ final class LiveServer: Sendable {
         await service.shutdown()
     }
 
+    /// Runs `body`, then stops the server and waits for it, whether `body` threw or not: a test's teardown is
+    /// awaited, not left to a detached task that may outlive the test.
+    func serving(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch {
+            await stop()
+            throw error
+        }
+        await stop()
+    }
+
     func request(_ method: String, _ target: String, headers: [(String, String)] = [], body: [UInt8] = [])
         async throws -> TestResponse
     {
