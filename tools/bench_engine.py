@@ -10,7 +10,7 @@ models/cbam-resnet10-cifar10 with its trained weights, at 32x32 (batch 1, 8 and 
 Each engine runs `--rounds` rounds of `--iterations` timed passes (after `--warmup`), the engines taking turns
 within each round so that a drift in machine load hits all three alike; the table gives the median over all
 timed passes. PyTorch runs under torch.inference_mode with torch.set_num_threads(threads); ONNX Runtime
-with intra_op_num_threads=threads and all graph optimisations; the engine with OpenBLAS at `threads`.
+with intra_op_num_threads=threads and all graph optimisations; the engine with `cbam-bench --threads`.
 Before timing, the engine's logits are checked against PyTorch's on the same input. Besides wall-clock time the
 table gives process CPU time (all threads), which a machine shared with other jobs disturbs less.
 """
