@@ -1,5 +1,5 @@
 // libFuzzer entry point for the Open Inference Protocol request decoder (InferenceProtocolDecoder, JSON and
-// binary tensor data). Built with InferenceProtocolRequest.swift and ServiceError.swift by tools/fuzz-oip.sh;
+// binary tensor data). Built with InferenceProtocolRequest.swift and HTTPCore's sources by tools/fuzz-oip.sh;
 // crashes and broken invariants abort.
 //
 // Input layout: the first line is the Inference-Header-Content-Length value (an empty line: no such header),
@@ -15,7 +15,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let headerLength: String? = headerLine.isEmpty ? nil : headerLine
     let contentType = (bytes.first ?? 0) & 1 == 0 ? "application/json" : "application/octet-stream"
 
-    let first = Result { () throws(ServiceError) in
+    let first = Result { () throws(HTTPError) in
         try InferenceProtocolDecoder.decode(body: body, headerLength: headerLength, contentType: contentType)
     }
     switch first {
@@ -31,11 +31,11 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         }
         if let timeout = request.timeoutMilliseconds { check(timeout > 0, "timeout_ms \(timeout) accepted") }
     case .failure(let error):
-        check(error.status == 400 || error.status == 415, "status \(error.status) for a bad request: \(error)")
+        check(error.status.code == 400 || error.status.code == 415, "status \(error.status.code) for a bad request: \(error)")
         check(!error.message.isEmpty && !error.code.isEmpty, "an error without code or message")
     }
     // The decoder is a pure function of its input.
-    let second = Result { () throws(ServiceError) in
+    let second = Result { () throws(HTTPError) in
         try InferenceProtocolDecoder.decode(body: body, headerLength: headerLength, contentType: contentType)
     }
     switch (first, second) {

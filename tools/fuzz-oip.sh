@@ -11,7 +11,7 @@ fuzz_prepare oip
 # The decoder needs only Foundation and the error type, so it builds without the rest of the service.
 fuzz_build_swift InferenceProtocolFuzz \
     Sources/CBAMService/InferenceProtocolRequest.swift \
-    Sources/CBAMService/ServiceError.swift \
+    Sources/HTTPCore/*.swift \
     Fuzz/OIPFuzz.swift
 flags=(-timeout=10 -malloc_limit_mb=256 -rss_limit_mb=1024 -max_len=16384 -dict=Fuzz/oip.dict)
 fuzz_replay "${flags[@]}"

@@ -1,4 +1,5 @@
 import CBAMEngine
+import HTTPServer
 
 /// Which attention maps a client asked for.
 public enum AttentionKind: String, Sendable, CaseIterable {
@@ -7,7 +8,7 @@ public enum AttentionKind: String, Sendable, CaseIterable {
     var includesChannel: Bool { self == .channel || self == .all }
     var includesSpatial: Bool { self == .spatial || self == .all }
 
-    static func parse(_ value: String?, parameter: String) throws(ServiceError) -> AttentionKind {
+    static func parse(_ value: String?, parameter: String) throws(HTTPError) -> AttentionKind {
         guard let value else { return .none }
         guard let kind = AttentionKind(rawValue: value.lowercased()) else {
             throw .badRequest("invalid_parameter",

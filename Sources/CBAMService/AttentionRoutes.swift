@@ -4,21 +4,21 @@ import HTTPServer
 
 extension InferenceService {
     func addAttentionRoutes(to router: Router) {
-        router.get("/v1/attention/{id}", handler: route { [self] request throws(ServiceError) in try attention(request) })
+        router.get("/v1/attention/{id}", handler: route { [self] request throws(HTTPError) in try attention(request) })
     }
 
     /// `GET /v1/attention/{id}`: the stored maps of a prediction as JSON (filtered by `layer`, `kind`, `image`), or
     /// with `format=png` a heat-map of one layer's spatial map over the input crop (`overlay=true` blends it in).
-    func attention(_ request: HTTPRequest) throws(ServiceError) -> HTTPResponse {
+    func attention(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
         let id = request.pathParameters["id"] ?? ""
         guard let stored = attentionStore.value(for: id) else {
-            throw ServiceError(status: 404, code: "attention_not_found",
+            throw HTTPError(status: 404, code: "attention_not_found",
                                message: "no attention maps under id \"\(id)\"; they are kept for \(Int(configuration.attentionTTL.seconds)) s and the \(configuration.attentionStoreEntries) most recent responses")
         }
         let layerNames = stored.images.first?.maps.map(\.layer) ?? []
         let layer = request.query["layer"]
         if let layer, !layerNames.contains(layer) {
-            throw ServiceError(status: 404, code: "unknown_layer",
+            throw HTTPError(status: 404, code: "unknown_layer",
                                message: "no CBAM layer \"\(layer)\"; this model's are \(layerNames.joined(separator: ", "))")
         }
         var images = Array(stored.images.indices)
@@ -28,7 +28,7 @@ extension InferenceService {
             }
             // Like an unknown layer: a well-formed index this response does not have.
             guard stored.images.indices.contains(index) else {
-                throw ServiceError(status: 404, code: "unknown_image",
+                throw HTTPError(status: 404, code: "unknown_image",
                                    message: "response \(id) has \(stored.images.count) image(s), indices 0..<\(stored.images.count); no image \(index)")
             }
             images = [index]
@@ -55,13 +55,13 @@ extension InferenceService {
             let image = stored.images[images[0]]
             // Without a layer, the deepest one: the map closest to the decision.
             guard let map = image.maps.first(where: { $0.layer == (layer ?? layerNames.last) }) else {
-                throw ServiceError(status: 404, code: "unknown_layer", message: "this model has no CBAM layers")
+                throw HTTPError(status: 404, code: "unknown_layer", message: "this model has no CBAM layers")
             }
             let rgb = HeatMap.render(spatial: map.spatial, height: map.spatialHeight, width: map.spatialWidth,
                                      cropSize: stored.cropSize, colormap: colormap, overlay: overlay ? image.crop : nil)
             let png: [UInt8]
             do { png = try PNGEncoder.encode(rgb: rgb, width: stored.cropSize, height: stored.cropSize) } catch {
-                throw ServiceError(status: 500, code: "png_encoding_failed", message: error.message)
+                throw HTTPError(status: 500, code: "png_encoding_failed", message: error.message)
             }
             return HTTPResponse(status: .ok, headers: ["Content-Type": "image/png"], body: png)
         default:
@@ -69,7 +69,7 @@ extension InferenceService {
         }
     }
 
-    func boolParameter(_ request: HTTPRequest, _ name: String) throws(ServiceError) -> Bool {
+    func boolParameter(_ request: HTTPRequest, _ name: String) throws(HTTPError) -> Bool {
         guard let text = request.query[name] else { return false }
         switch text.lowercased() {
         case "true", "1", "yes", "": return true

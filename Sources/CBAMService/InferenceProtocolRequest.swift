@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(HTTPServer)  // tools/fuzz-oip.sh builds this file and HTTPCore's sources as one module
+import HTTPServer
+#endif
 
 // Binary FP32 tensors are little-endian on the wire and copied as they are.
 #if _endian(big)
@@ -62,13 +65,13 @@ public enum InferenceProtocolDecoder {
 
     /// Decodes `body`. `headerLength` is the value of `Inference-Header-Content-Length`, if the request had one;
     /// `contentType` is the request's `Content-Type`, if any.
-    public static func decode(body: [UInt8], headerLength: String?, contentType: String?) throws(ServiceError)
+    public static func decode(body: [UInt8], headerLength: String?, contentType: String?) throws(HTTPError)
         -> InferenceRequest
     {
         if let contentType {
             let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
             guard mediaType.isEmpty || mediaType == "application/json" || mediaType == "application/octet-stream" else {
-                throw ServiceError(status: 415, code: "unsupported_media_type",
+                throw HTTPError(status: 415, code: "unsupported_media_type",
                                    message: "an inference request is application/json, or application/octet-stream with the \(headerLengthField) header; got \(contentType)")
             }
         }
@@ -83,9 +86,9 @@ public enum InferenceProtocolDecoder {
         let object: [String: Any]
         do {
             let parsed = try JSONSerialization.jsonObject(with: Data(body[0..<jsonLength]))
-            guard let dictionary = parsed as? [String: Any] else { throw ServiceError.badRequest("invalid_json", "the inference request must be a JSON object") }
+            guard let dictionary = parsed as? [String: Any] else { throw HTTPError.badRequest("invalid_json", "the inference request must be a JSON object") }
             object = dictionary
-        } catch let error as ServiceError {
+        } catch let error as HTTPError {
             throw error
         } catch {
             throw .badRequest("invalid_json", "the inference request is not valid JSON (\(jsonLength) bytes read as JSON)")
@@ -106,7 +109,7 @@ public enum InferenceProtocolDecoder {
             guard let list = rawOutputs as? [[String: Any]] else {
                 throw .badRequest("invalid_outputs", "\"outputs\" must be an array of objects with a \"name\"")
             }
-            outputs = try list.map { (entry) throws(ServiceError) -> RequestedOutput in
+            outputs = try list.map { (entry) throws(HTTPError) -> RequestedOutput in
                 guard let name = entry["name"] as? String else {
                     throw .badRequest("invalid_outputs", "every requested output needs a \"name\" string")
                 }
@@ -126,7 +129,7 @@ public enum InferenceProtocolDecoder {
                                 timeoutMilliseconds: timeout)
     }
 
-    private static func bool(_ value: Any?, _ name: String) throws(ServiceError) -> Bool? {
+    private static func bool(_ value: Any?, _ name: String) throws(HTTPError) -> Bool? {
         guard let value else { return nil }
         guard let flag = value as? Bool, isJSONBoolean(value) else {
             throw .badRequest("invalid_parameter", "parameter \(name) must be true or false")
@@ -134,7 +137,7 @@ public enum InferenceProtocolDecoder {
         return flag
     }
 
-    private static func decodeInput(_ raw: [String: Any], binary: inout BinaryCursor) throws(ServiceError) -> InferenceInput {
+    private static func decodeInput(_ raw: [String: Any], binary: inout BinaryCursor) throws(HTTPError) -> InferenceInput {
         guard let name = raw["name"] as? String else {
             throw .badRequest("invalid_input", "every input needs a \"name\" string")
         }
@@ -174,7 +177,7 @@ public enum InferenceProtocolDecoder {
     }
 
     private static func decodeBinary(_ chunk: ArraySlice<UInt8>, datatype: String, elements: Int, name: String)
-        throws(ServiceError) -> TensorData
+        throws(HTTPError) -> TensorData
     {
         switch datatype {
         case "FP32":
@@ -210,7 +213,7 @@ public enum InferenceProtocolDecoder {
         }
     }
 
-    private static func decodeJSON(_ raw: Any, datatype: String, elements: Int, name: String) throws(ServiceError) -> TensorData {
+    private static func decodeJSON(_ raw: Any, datatype: String, elements: Int, name: String) throws(HTTPError) -> TensorData {
         // Not reserved from the shape: that is the client's word, and [1 << 28] would reserve 8 GiB for "data": [].
         var flat: [Any] = []
         flatten(raw, into: &flat)
@@ -242,7 +245,7 @@ public enum InferenceProtocolDecoder {
         }
     }
 
-    private static func unsupported(_ datatype: String, _ name: String) -> ServiceError {
+    private static func unsupported(_ datatype: String, _ name: String) -> HTTPError {
         .badRequest("unsupported_datatype", "input \(name) has datatype \(datatype); this model takes FP32 tensors or BYTES images")
     }
 

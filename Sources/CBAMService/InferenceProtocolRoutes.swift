@@ -14,35 +14,35 @@ extension InferenceService {
                                  extensions: ["binary_tensor_data", "model_configuration"]))
         })
         router.get("/v2/health/live", handler: route(public: true, errors: .inferenceProtocol) { _ in HTTPResponse(status: .ok) })
-        router.get("/v2/health/ready", handler: route(public: true, errors: .inferenceProtocol) { [self] _ throws(ServiceError) in
-            guard isReady else { throw ServiceError(status: 503, code: "not_ready", message: "the server is not ready") }
+        router.get("/v2/health/ready", handler: route(public: true, errors: .inferenceProtocol) { [self] _ throws(HTTPError) in
+            guard isReady else { throw HTTPError(status: 503, code: "not_ready", message: "the server is not ready") }
             return HTTPResponse(status: .ok)
         })
         for prefix in ["/v2/models/{name}", "/v2/models/{name}/versions/{version}"] {
-            router.get(prefix, handler: route(errors: .inferenceProtocol) { [self] request throws(ServiceError) in
+            router.get(prefix, handler: route(errors: .inferenceProtocol) { [self] request throws(HTTPError) in
                 try checkModel(request)
                 return .json(inferenceProtocolMetadata)
             })
-            router.get(prefix + "/ready", handler: route(errors: .inferenceProtocol) { [self] request throws(ServiceError) in
+            router.get(prefix + "/ready", handler: route(errors: .inferenceProtocol) { [self] request throws(HTTPError) in
                 try checkModel(request)
-                guard isReady else { throw ServiceError(status: 503, code: "not_ready", message: "the model is not ready") }
+                guard isReady else { throw HTTPError(status: 503, code: "not_ready", message: "the model is not ready") }
                 return HTTPResponse(status: .ok)
             })
-            router.get(prefix + "/config", handler: route(errors: .inferenceProtocol) { [self] request throws(ServiceError) in
+            router.get(prefix + "/config", handler: route(errors: .inferenceProtocol) { [self] request throws(HTTPError) in
                 try checkModel(request)
                 return .json(tritonModelConfig)
             })
-            router.post(prefix + "/infer", handler: route(errors: .inferenceProtocol) { [self] request throws(ServiceError) in
+            router.post(prefix + "/infer", handler: route(errors: .inferenceProtocol) { [self] request throws(HTTPError) in
                 try checkModel(request)
                 return try await inferenceProtocolInfer(request)
             })
         }
     }
 
-    private func checkModel(_ request: HTTPRequest) throws(ServiceError) {
+    private func checkModel(_ request: HTTPRequest) throws(HTTPError) {
         try checkModel(request.pathParameters["name"])
         if let version = request.pathParameters["version"], version != "1" {
-            throw ServiceError(status: 404, code: "model_version_not_found",
+            throw HTTPError(status: 404, code: "model_version_not_found",
                                message: "model \(modelName) has only version 1, not \"\(version)\"")
         }
     }
@@ -68,9 +68,9 @@ extension InferenceService {
             dynamicBatching: .init(maxQueueDelayMicroseconds: Int(configuration.maxBatchDelay.nanoseconds / 1000)))
     }
 
-    func inferenceProtocolInfer(_ request: HTTPRequest) async throws(ServiceError) -> HTTPResponse {
+    func inferenceProtocolInfer(_ request: HTTPRequest) async throws(HTTPError) -> HTTPResponse {
         if let encoding = request.headers["Content-Encoding"], encoding.lowercased() != "identity" {
-            throw ServiceError(status: 415, code: "unsupported_content_encoding",
+            throw HTTPError(status: 415, code: "unsupported_content_encoding",
                                message: "compressed request bodies (Content-Encoding: \(encoding)) are not supported; send them uncompressed")
         }
         let decoded = try InferenceProtocolDecoder.decode(

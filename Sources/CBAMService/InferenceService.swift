@@ -94,11 +94,11 @@ public final class InferenceService: Sendable {
 
     /// Wraps a handler: the API key check (when configured), and typed errors turned into the route's error shape.
     func route(public isPublic: Bool = false, errors shape: ErrorShape = .service,
-               _ handler: @escaping @Sendable (HTTPRequest) async throws(ServiceError) -> HTTPResponse) -> HTTPHandler {
+               _ handler: @escaping @Sendable (HTTPRequest) async throws(HTTPError) -> HTTPResponse) -> HTTPHandler {
         { [apiKey] request in
-            do throws(ServiceError) {
+            do throws(HTTPError) {
                 if !isPublic, let apiKey, !apiKey.accepts(authorization: request.headers["Authorization"]) {
-                    throw ServiceError(status: 401, code: "unauthorized",
+                    throw HTTPError(status: 401, code: "unauthorized",
                                        message: "this route needs the header Authorization: Bearer <API key>",
                                        headers: [("WWW-Authenticate", "Bearer")])
                 }
@@ -110,9 +110,9 @@ public final class InferenceService: Sendable {
     }
 
     /// A 404 unless `name` is this service's model.
-    func checkModel(_ name: String?) throws(ServiceError) {
+    func checkModel(_ name: String?) throws(HTTPError) {
         guard let name, name == modelName else {
-            throw ServiceError(status: 404, code: "model_not_found",
+            throw HTTPError(status: 404, code: "model_not_found",
                                message: "no model named \"\(name ?? "")\"; this server serves \"\(modelName)\"")
         }
     }
@@ -125,26 +125,26 @@ public final class InferenceService: Sendable {
 
     /// Holds room in the batching queue for `count` images before any work is done for them, so that a full
     /// server refuses an upload in microseconds instead of after decoding it.
-    func admit(_ count: Int) throws(ServiceError) -> Reservation {
+    func admit(_ count: Int) throws(HTTPError) -> Reservation {
         guard count >= 1 else { throw .badRequest("shape_mismatch", "the batch dimension must be at least 1") }
         switch queue.reserve(imageCount: count) {
         case .success(let reservation): return reservation
-        case .failure(let error): throw error.serviceError(retryAfterSeconds: configuration.retryAfterSeconds)
+        case .failure(let error): throw error.httpError(retryAfterSeconds: configuration.retryAfterSeconds)
         }
     }
 
     /// Decodes and preprocesses encoded images into one NCHW tensor on the decode pool (never on Swift
     /// concurrency's threads, never on the inference thread), within the request's `deadline`.
     /// Returns the tensor and the time it took.
-    func prepare(_ files: [(name: String?, bytes: [UInt8])], deadline: ContinuousClock.Instant) async throws(ServiceError)
+    func prepare(_ files: [(name: String?, bytes: [UInt8])], deadline: ContinuousClock.Instant) async throws(HTTPError)
         -> (tensor: [Float], decode: Duration, preprocess: Duration)
     {
         try await decodePool.run { [self] in
-            Result { () throws(ServiceError) in try prepareHere(files, deadline: deadline) }
+            Result { () throws(HTTPError) in try prepareHere(files, deadline: deadline) }
         }.get()
     }
 
-    private func prepareHere(_ files: [(name: String?, bytes: [UInt8])], deadline: ContinuousClock.Instant) throws(ServiceError)
+    private func prepareHere(_ files: [(name: String?, bytes: [UInt8])], deadline: ContinuousClock.Instant) throws(HTTPError)
         -> (tensor: [Float], decode: Duration, preprocess: Duration)
     {
         let clock = ContinuousClock()
@@ -158,7 +158,7 @@ public final class InferenceService: Sendable {
                 decoded = try decoder.decodeWithDetails(file.bytes, targetShorterSide: preprocessor.resize,
                                                         timeBudget: start.duration(to: deadline))
             } catch {
-                throw ServiceError(image: error, file: file.name ?? (files.count > 1 ? "image \(index)" : nil))
+                throw HTTPError(image: error, file: file.name ?? (files.count > 1 ? "image \(index)" : nil))
             }
             metrics.recordImageDecoded(format: decoded.format.rawValue)
             let decodedAt = clock.now
@@ -173,24 +173,24 @@ public final class InferenceService: Sendable {
 
     /// Runs prepared images through the batching queue, in the room `reservation` holds.
     func infer(_ images: PreparedImages, reservation: Reservation, deadline: ContinuousClock.Instant, timeout: Duration)
-        async throws(ServiceError) -> BatchResult<ImagesOutput>
+        async throws(HTTPError) -> BatchResult<ImagesOutput>
     {
         let remaining = max(ContinuousClock.now.duration(to: deadline), .milliseconds(1))
         switch await queue.submit(images, reservation: reservation, timeout: remaining) {
         case .success(let result): return result
         case .failure(.deadlineExceeded):  // named by the request's whole timeout, not the part left for the queue
             throw BatchQueueError.deadlineExceeded(timeoutMilliseconds: timeout.milliseconds)
-                .serviceError(retryAfterSeconds: configuration.retryAfterSeconds)
+                .httpError(retryAfterSeconds: configuration.retryAfterSeconds)
         case .failure(let error):
             if case .inferenceFailed(let message) = error { logger.error("inference failed", metadata: ["error": "\(message)"]) }
-            throw error.serviceError(retryAfterSeconds: configuration.retryAfterSeconds)
+            throw error.httpError(retryAfterSeconds: configuration.retryAfterSeconds)
         }
     }
 
     func label(_ index: Int) -> String { index < labels.count ? labels[index] : String(index) }
 }
 
-extension ServiceError {
+extension HTTPError {
     /// How an image that cannot be read reaches the client: 415 for formats we do not read, 413 for images too
     /// large to decode, 400 for broken files.
     init(image error: ImageError, file: String?) {
@@ -207,10 +207,9 @@ extension ServiceError {
 }
 
 extension HTTPResponse {
-    static func error(_ error: ServiceError, shape: InferenceService.ErrorShape = .service) -> HTTPResponse {
-        var response = shape == .service
-            ? HTTPResponse.json(ErrorResponse(error: .init(code: error.code, message: error.message)), status: HTTPStatus(code: error.status))
-            : HTTPResponse.json(InferenceProtocolError(error: error.message, code: error.code), status: HTTPStatus(code: error.status))
+    static func error(_ error: HTTPError, shape: InferenceService.ErrorShape) -> HTTPResponse {
+        guard shape == .inferenceProtocol else { return .error(error) }
+        var response = HTTPResponse.json(InferenceProtocolError(error: error.message, code: error.code), status: error.status)
         response.errorCode = error.code
         for (name, value) in error.headers { response.headers.set(name, value) }
         return response

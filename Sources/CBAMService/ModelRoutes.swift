@@ -4,9 +4,9 @@ import HTTPServer
 extension InferenceService {
     func addHealthRoutes(to router: Router) {
         router.get("/healthz", handler: route(public: true) { _ in .json(HealthStatus(status: "ok", model: nil)) })
-        router.get("/readyz", handler: route(public: true) { [self] _ throws(ServiceError) in
+        router.get("/readyz", handler: route(public: true) { [self] _ throws(HTTPError) in
             if isReady { return .json(HealthStatus(status: "ready", model: modelName)) }
-            throw ServiceError(status: 503, code: "not_ready",
+            throw HTTPError(status: 503, code: "not_ready",
                                message: queue.isShuttingDown ? "the server is shutting down"
                                    : "the inference queue is saturated (\(queue.depth) images waiting)",
                                headers: [("Retry-After", String(configuration.retryAfterSeconds))])
@@ -21,7 +21,7 @@ extension InferenceService {
 
     func addModelRoutes(to router: Router) {
         router.get("/v1/models", handler: route { [self] _ in .json(ModelList(models: [modelDescription])) })
-        router.get("/v1/models/{name}", handler: route { [self] request throws(ServiceError) in
+        router.get("/v1/models/{name}", handler: route { [self] request throws(HTTPError) in
             try checkModel(request.pathParameters["name"])
             return .json(modelDescription)
         })

@@ -5,8 +5,8 @@ import HTTPServer
 
 extension InferenceService {
     func addPredictionRoutes(to router: Router) {
-        router.post("/v1/predict", handler: route { [self] request throws(ServiceError) in try await predict(request) })
-        router.post("/v1/models/{name}/predict", handler: route { [self] request throws(ServiceError) in
+        router.post("/v1/predict", handler: route { [self] request throws(HTTPError) in try await predict(request) })
+        router.post("/v1/models/{name}/predict", handler: route { [self] request throws(HTTPError) in
             try checkModel(request.pathParameters["name"])
             return try await predict(request)
         })
@@ -14,12 +14,12 @@ extension InferenceService {
 
     /// `POST /v1/predict`: a raw image, or multipart/form-data with one or more files; top-k classes and,
     /// when asked, attention maps. The maps of every response are kept under its id for `/v1/attention/{id}`.
-    func predict(_ request: HTTPRequest) async throws(ServiceError) -> HTTPResponse {
+    func predict(_ request: HTTPRequest) async throws(HTTPError) -> HTTPResponse {
         let clock = ContinuousClock()
         let start = clock.now
         let topK = min(try intParameter(request, "top_k", default: configuration.defaultTopK, range: 1...1_000_000), numClasses)
         let attention = try AttentionKind.parse(request.query["attention"], parameter: "attention")
-        let timeoutMS = try request.query["timeout_ms"].map { (_) throws(ServiceError) in
+        let timeoutMS = try request.query["timeout_ms"].map { (_) throws(HTTPError) in
             try intParameter(request, "timeout_ms", default: 0, range: 1...Int(Int32.max))
         }
         let timeout = timeout(milliseconds: timeoutMS), deadline = start + timeout
@@ -64,14 +64,12 @@ extension InferenceService {
     }
 
     /// The images of an upload: the parts of a multipart form that carry a file or any bytes, or the raw body.
-    func uploadedImages(_ request: HTTPRequest) throws(ServiceError) -> (files: [(name: String?, bytes: [UInt8])], multipart: Bool) {
+    func uploadedImages(_ request: HTTPRequest) throws(HTTPError) -> (files: [(name: String?, bytes: [UInt8])], multipart: Bool) {
         let contentType = request.contentType ?? ""
         let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         if mediaType == "multipart/form-data" {
             let parts: [MultipartPart]
-            do { parts = try Multipart.parse(body: request.body, contentType: contentType) } catch {
-                throw ServiceError(status: error.status.code, code: error.code, message: error.message)
-            }
+            parts = try Multipart.parse(body: request.body, contentType: contentType)
             // File parts are images; plain text fields (no filename, no binary type) are not.
             let files = parts.filter { part in
                 let type = part.contentType?.lowercased() ?? ""
@@ -83,7 +81,7 @@ extension InferenceService {
             return (files, true)
         }
         guard ["", "image/jpeg", "image/jpg", "image/png", "application/octet-stream"].contains(mediaType) else {
-            throw ServiceError(status: 415, code: "unsupported_media_type",
+            throw HTTPError(status: 415, code: "unsupported_media_type",
                                message: "send an image as image/jpeg, image/png or application/octet-stream, or files as multipart/form-data; got \(contentType)")
         }
         guard !request.body.isEmpty else {
@@ -92,7 +90,7 @@ extension InferenceService {
         return ([(name: nil, bytes: request.body)], false)
     }
 
-    func intParameter(_ request: HTTPRequest, _ name: String, default value: Int, range: ClosedRange<Int>) throws(ServiceError) -> Int {
+    func intParameter(_ request: HTTPRequest, _ name: String, default value: Int, range: ClosedRange<Int>) throws(HTTPError) -> Int {
         guard let text = request.query[name] else { return value }
         guard let number = Int(text), range.contains(number) else {
             throw .badRequest("invalid_parameter", "\(name) must be an integer in \(range.lowerBound)...\(range.upperBound); got \"\(text)\"")

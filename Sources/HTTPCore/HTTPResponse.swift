@@ -31,6 +31,7 @@ public struct HTTPResponse: Sendable {
     public static func error(_ error: HTTPError) -> HTTPResponse {
         var response = json(bytes: error.jsonBody, status: error.status)
         response.errorCode = error.code
+        for (name, value) in error.headers { response.headers.set(name, value) }
         return response
     }
 }

@@ -21,9 +21,9 @@ import Testing
         let held = try queue.reserve(imageCount: 1).get()
         let full = queue.reserve(imageCount: 1).failure
         #expect(full == .queueFull(capacity: 1, retryAfterSeconds: 3))
-        #expect(full?.serviceError(retryAfterSeconds: 9).headers.first { $0.0 == "Retry-After" }?.1 == "3")
-        let shuttingDown = BatchQueueError.shuttingDown.serviceError(retryAfterSeconds: 9)
-        #expect(shuttingDown.status == 503)
+        #expect(full?.httpError(retryAfterSeconds: 9).headers.first { $0.0 == "Retry-After" }?.1 == "3")
+        let shuttingDown = BatchQueueError.shuttingDown.httpError(retryAfterSeconds: 9)
+        #expect(shuttingDown.status.code == 503)
         #expect(shuttingDown.headers.first { $0.0 == "Retry-After" }?.1 == "9")
         held.release()
         await queue.shutdown()

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CBAMService
+import HTTPServer
 
 private func json(_ object: Any) -> [UInt8] { Array(try! JSONSerialization.data(withJSONObject: object)) }
 private func littleEndian(_ values: [Float]) -> [UInt8] {
@@ -73,21 +74,21 @@ private func bytesElement(_ bytes: [UInt8]) -> [UInt8] {
         ("{\"inputs\":[{\"name\":\"x\",\"datatype\":\"FP32\",\"shape\":[1],\"parameters\":{\"binary_data_size\":true}}]}", nil, "invalid_input"),
     ] as [(String, String?, String)])
     func rejectsMalformedRequestsWithATypedError(body: String, headerLength: String?, code: String) {
-        #expect(throws: ServiceError.self) {
+        #expect(throws: HTTPError.self) {
             try InferenceProtocolDecoder.decode(body: Array(body.utf8), headerLength: headerLength, contentType: nil)
         }
         do {
             _ = try InferenceProtocolDecoder.decode(body: Array(body.utf8), headerLength: headerLength, contentType: nil)
         } catch {
             #expect(error.code == code)
-            #expect(error.status == 400)
+            #expect(error.status.code == 400)
             #expect(!error.message.isEmpty)
         }
     }
 
     @Test func rejectsBinaryDataOfTheWrongSizeOrLeftOver() throws {
         let header = json(["inputs": [["name": "x", "datatype": "FP32", "shape": [2], "parameters": ["binary_data_size": 4]]]])
-        #expect(throws: ServiceError.badRequest("shape_mismatch",
+        #expect(throws: HTTPError.badRequest("shape_mismatch",
             "input x: binary_data_size is 4 bytes, shape needs 2 FP32 values = 8 bytes")) {
             try InferenceProtocolDecoder.decode(body: header + [0, 0, 0, 0], headerLength: String(header.count), contentType: nil)
         }
@@ -112,7 +113,7 @@ private func bytesElement(_ bytes: [UInt8]) -> [UInt8] {
             _ = try InferenceProtocolDecoder.decode(body: Array("{}".utf8), headerLength: nil, contentType: "text/plain")
             Issue.record("text/plain was accepted")
         } catch {
-            #expect(error.status == 415)
+            #expect(error.status.code == 415)
             #expect(error.code == "unsupported_media_type")
         }
     }
