@@ -69,7 +69,7 @@ public enum InferenceProtocolDecoder {
         -> InferenceRequest
     {
         if let contentType {
-            let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+            let mediaType = HTTPRequest.mediaType(of: contentType)
             guard mediaType.isEmpty || mediaType == "application/json" || mediaType == "application/octet-stream" else {
                 throw HTTPError(status: 415, code: "unsupported_media_type",
                                    message: "an inference request is application/json, or application/octet-stream with the \(headerLengthField) header; got \(contentType)")

@@ -66,7 +66,7 @@ extension InferenceService {
     /// The images of an upload: the parts of a multipart form that carry a file or any bytes, or the raw body.
     func uploadedImages(_ request: HTTPRequest) throws(HTTPError) -> (files: [(name: String?, bytes: [UInt8])], multipart: Bool) {
         let contentType = request.contentType ?? ""
-        let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let mediaType = request.mediaType
         if mediaType == "multipart/form-data" {
             let parts: [MultipartPart]
             parts = try Multipart.parse(body: request.body, contentType: contentType)

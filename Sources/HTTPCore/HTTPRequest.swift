@@ -47,6 +47,19 @@ public struct HTTPRequest: Sendable {
 
     public var contentType: String? { headers["Content-Type"] }
 
+    /// The media type of `Content-Type`, lowercased and without parameters ("image/png"); "" when there is none.
+    public var mediaType: String { HTTPRequest.mediaType(of: contentType) }
+
+    /// The media type of a `Content-Type` value, lowercased and without parameters: "multipart/form-data" for
+    /// "Multipart/Form-Data; boundary=x"; "" for nil.
+    public static func mediaType(of contentType: String?) -> String {
+        guard let type = contentType?.split(separator: ";", maxSplits: 1).first else { return "" }
+        let scalars = type.unicodeScalars
+        guard let start = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
+              let end = scalars.lastIndex(where: { !$0.properties.isWhitespace }) else { return "" }
+        return String(scalars[start...end]).lowercased()
+    }
+
     /// Splits a request-target into its path and raw query; absolute-form targets lose scheme and authority.
     package static func split(target: String) -> (path: String, query: Substring?) {
         var rest = target[...]

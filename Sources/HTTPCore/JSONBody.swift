@@ -36,7 +36,7 @@ extension HTTPRequest {
     }
 
     static func isJSON(_ contentType: String) -> Bool {
-        let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map { trimOWS($0).lowercased() } ?? ""
+        let mediaType = mediaType(of: contentType)
         return mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"))
     }
 }

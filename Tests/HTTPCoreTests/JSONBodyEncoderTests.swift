@@ -110,3 +110,23 @@ import HTTPCore
         #expect(try JSONDecoder().decode(ErrorResponse.self, from: Data(response.body)) == ErrorResponse(error: .init(code: "not_found", message: "No \"route\".")))
     }
 }
+
+/// Media types are read from `Content-Type` in one place.
+@Suite struct MediaTypeTests {
+    @Test(arguments: [
+        ("image/png", "image/png"), (" Image/PNG ; q=1", "image/png"), ("multipart/form-data; boundary=x", "multipart/form-data"),
+        ("application/json;charset=utf-8", "application/json"), ("", ""), (" ; x", ""), (";image/png", "image/png"),
+        ("\u{A0}image/jpeg\t", "image/jpeg"),
+    ])
+    func mediaTypes(contentType: String, expected: String) {
+        #expect(HTTPRequest.mediaType(of: contentType) == expected)
+        var request = HTTPRequest(method: .post, target: "/")
+        request.headers.set("Content-Type", contentType)
+        #expect(request.mediaType == expected)
+    }
+
+    @Test func noContentTypeIsNoMediaType() {
+        #expect(HTTPRequest.mediaType(of: nil) == "")
+        #expect(HTTPRequest(method: .post, target: "/").mediaType == "")
+    }
+}
