@@ -74,37 +74,26 @@ final class JSONSink {
     func float(_ v: Float) { if v.isFinite { bytes.append(contentsOf: v.description.utf8) } else { null() } }
     func double(_ v: Double) { if v.isFinite { bytes.append(contentsOf: v.description.utf8) } else { null() } }
 
-    func floats(_ values: some Collection<Float>) {
+    func floats(_ values: some Collection<Float>) { array(values) { float($0) } }
+    func integers(_ values: [Int]) { array(values) { integer($0) } }
+    func strings(_ values: [String]) { array(values) { string($0) } }
+
+    /// `[a,b,...]` with each element written by `write`.
+    private func array<C: Collection>(_ values: C, _ write: (C.Element) -> Void) {
         bytes.append(UInt8(ascii: "["))
         var first = true
         for v in values {
             if first { first = false } else { bytes.append(UInt8(ascii: ",")) }
-            float(v)
+            write(v)
         }
         bytes.append(UInt8(ascii: "]"))
     }
 
-    func integers(_ values: [Int]) {
-        bytes.append(UInt8(ascii: "["))
-        for (i, v) in values.enumerated() {
-            if i > 0 { bytes.append(UInt8(ascii: ",")) }
-            integer(v)
-        }
-        bytes.append(UInt8(ascii: "]"))
-    }
-
-    func strings(_ values: [String]) {
-        bytes.append(UInt8(ascii: "["))
-        for (i, v) in values.enumerated() {
-            if i > 0 { bytes.append(UInt8(ascii: ",")) }
-            string(v)
-        }
-        bytes.append(UInt8(ascii: "]"))
-    }
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// A JSON string literal: quotes, backslashes and control characters escaped.
     func string(_ s: String) {
-        let hex = Array("0123456789abcdef".utf8)
+        let hex = JSONSink.hexDigits
         bytes.append(UInt8(ascii: "\""))
         for b in s.utf8 {
             switch b {
