@@ -1,11 +1,12 @@
 import Foundation
+import Synchronization
 
 /// A CBAM-ResNet classifier (Woo et al., ECCV 2018) running on the CPU:
 /// stem → stages of residual blocks (CBAM inside the blocks of the stages that have it) → global average pool → fc.
 ///
-/// Not thread-safe: one inference thread owns a model at a time (its workspaces are reused across calls).
-/// It is `@unchecked Sendable` so that it can be handed to that thread.
-public final class CBAMModel: @unchecked Sendable {
+/// Immutable after load (weights folded and prepacked); every pass borrows workspaces from the model's pool (each
+/// with its buffers and execution plans) and gives them back, so passes may run concurrently.
+public final class CBAMModel: Sendable {
     public let config: ModelConfig
     /// One class name per class; the class index as text where the model directory has no `labels.txt`.
     public let labels: [String]
@@ -19,9 +20,11 @@ public final class CBAMModel: @unchecked Sendable {
     /// `[numClasses, features]`, row-major.
     let classifierWeight: [Float]
     let classifierBias: [Float]
-    /// One workspace per slice of the batch that runs on its own thread; the first serves single-threaded passes.
-    var workspaces = [Workspace()]
-    var workspace: Workspace { workspaces[0] }
+    /// Idle workspaces; a pass takes one per slice of its batch (the most recently returned first) and returns them.
+    private let pool = Mutex<[Workspace]>([])
+    /// The idle workspaces, most recently returned last (for tests).
+    var workspaces: [Workspace] { pool.withLock { $0 } }
+    var workspace: Workspace { workspaces.last! }
 
     init(config: ModelConfig, labels: [String], layout: CheckpointLayout, parameterCount: Int, stem: Conv2D, stemPool: Bool,
          blocks: [ResidualBlock], classifierWeight: [Float], classifierBias: [Float]) {
@@ -34,15 +37,15 @@ public final class CBAMModel: @unchecked Sendable {
         self.blocks = blocks
         self.classifierWeight = classifierWeight
         self.classifierBias = classifierBias
+        let size = config.input.size
+        multiplyAddsPerPixel = Double(Self.walk(stem: stem, stemPool: stemPool, blocks: blocks, numClasses: config.numClasses,
+                                                height: size, width: size).multiplyAdds) / Double(size * size)
     }
 
     public var numClasses: Int { config.numClasses }
 
     /// Multiply-adds of a pass per input pixel (at the config's input size); sizes the work of a pass.
-    private(set) lazy var multiplyAddsPerPixel: Double = {
-        let s = summary()
-        return Double(s.multiplyAdds) / Double(s.inputHeight * s.inputWidth)
-    }()
+    let multiplyAddsPerPixel: Double
     /// Passes below this many multiply-adds run their GEMMs on one thread (measured: docs/engine-performance.md).
     static let multithreadingThreshold = 2.5e8
     var features: Int { blocks.last?.outChannels ?? stem.outChannels }
@@ -74,23 +77,37 @@ public final class CBAMModel: @unchecked Sendable {
                  slices: Int) throws(ModelError) -> ForwardResult {
         _ = BLASThreads.pinOpenBLAS
         let slices = max(1, min(slices, batch))
-        if slices == 1 {
-            // A small pass is over before the threads would pay for their meeting at every layer.
-            let small = Double(batch * height * width) * multiplyAddsPerPixel < Self.multithreadingThreshold
-            let pass = run(input.baseAddress!, batch: batch, height: height, width: width, attention: attention,
-                           threads: small ? 1 : BLASThreads.count, in: workspaces[0])
-            return ForwardResult(numClasses: numClasses, logits: pass.logits, attention: pass.attention)
+        return withWorkspaces(slices) { workspaces in
+            if slices == 1 {
+                // A small pass is over before the threads would pay for their meeting at every layer.
+                let small = Double(batch * height * width) * multiplyAddsPerPixel < Self.multithreadingThreshold
+                let pass = run(input.baseAddress!, batch: batch, height: height, width: width, attention: attention,
+                               threads: small ? 1 : BLASThreads.count, in: workspaces[0])
+                return ForwardResult(numClasses: numClasses, logits: pass.logits, attention: pass.attention)
+            }
+            let perImage = 3 * height * width
+            let bounds = (0...slices).map { $0 * batch / slices }
+            let passes = SlicePasses(count: slices)
+            nonisolated(unsafe) let base = input.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: slices) { i in
+                passes[i] = run(base + bounds[i] * perImage, batch: bounds[i + 1] - bounds[i], height: height, width: width,
+                                attention: attention, threads: 1, in: workspaces[i])
+            }
+            return ForwardResult(numClasses: numClasses, logits: passes.all.flatMap(\.logits),
+                                 attention: passes.all.flatMap(\.attention))
         }
-        while workspaces.count < slices { workspaces.append(Workspace()) }
-        let perImage = 3 * height * width
-        let bounds = (0...slices).map { $0 * batch / slices }
-        let passes = SlicePasses(count: slices)
-        nonisolated(unsafe) let base = input.baseAddress!
-        DispatchQueue.concurrentPerform(iterations: slices) { i in
-            passes[i] = run(base + bounds[i] * perImage, batch: bounds[i + 1] - bounds[i], height: height, width: width,
-                            attention: attention, threads: 1, in: workspaces[i])
+    }
+
+    /// Runs `body` with `count` workspaces taken from the pool (new ones where it has too few), then returns them.
+    func withWorkspaces<Result>(_ count: Int, _ body: ([Workspace]) -> Result) -> Result {
+        var taken = pool.withLock { idle in
+            let reused = Array(idle.suffix(count).reversed())
+            idle.removeLast(reused.count)
+            return reused
         }
-        return ForwardResult(numClasses: numClasses, logits: passes.all.flatMap(\.logits), attention: passes.all.flatMap(\.attention))
+        while taken.count < count { taken.append(Workspace()) }
+        defer { pool.withLock { $0.append(contentsOf: taken.reversed()) } }
+        return body(taken)
     }
 
     /// One forward pass of `batch` images through the network in `workspace`, its convolutions on `threads` threads.
@@ -195,8 +212,18 @@ public final class CBAMModel: @unchecked Sendable {
     /// and the CBAM layers with the shapes of their maps.
     public func summary(height: Int? = nil, width: Int? = nil) -> ModelSummary {
         let inH = height ?? config.input.size, inW = width ?? config.input.size
-        var macs = stem.multiplyAdds(height: inH, width: inW)
-        var (h, w) = stem.outputSize(height: inH, width: inW)
+        let (macs, layers) = Self.walk(stem: stem, stemPool: stemPool, blocks: blocks, numClasses: numClasses,
+                                       height: inH, width: inW)
+        return ModelSummary(name: config.name, block: config.block.rawValue, layers: config.layers, widths: config.widths,
+                            stem: config.stem.rawValue, numClasses: numClasses, checkpointLayout: layout.description,
+                            parameters: parameterCount, multiplyAdds: macs, inputHeight: inH, inputWidth: inW, cbamLayers: layers)
+    }
+
+    /// Multiply-adds of one image at `height × width`, and the CBAM layers with the shapes of their maps.
+    static func walk(stem: Conv2D, stemPool: Bool, blocks: [ResidualBlock], numClasses: Int, height: Int,
+                     width: Int) -> (multiplyAdds: Int, cbamLayers: [ModelSummary.CBAMLayer]) {
+        var macs = stem.multiplyAdds(height: height, width: width)
+        var (h, w) = stem.outputSize(height: height, width: width)
         if stemPool { (h, w) = Self.stemPoolSize(height: h, width: w) }
         var layers: [ModelSummary.CBAMLayer] = []
         for block in blocks {
@@ -211,10 +238,8 @@ public final class CBAMModel: @unchecked Sendable {
                                     spatialHeight: h, spatialWidth: w))
             }
         }
-        macs += features * numClasses
-        return ModelSummary(name: config.name, block: config.block.rawValue, layers: config.layers, widths: config.widths,
-                            stem: config.stem.rawValue, numClasses: numClasses, checkpointLayout: layout.description,
-                            parameters: parameterCount, multiplyAdds: macs, inputHeight: inH, inputWidth: inW, cbamLayers: layers)
+        macs += (blocks.last?.outChannels ?? stem.outChannels) * numClasses
+        return (macs, layers)
     }
 }
 

@@ -71,18 +71,38 @@ func copy(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, coun
     while i < count { dst[i] = src[i]; i &+= 1 }
 }
 
-/// `dst[i] = src[2i]`, eight at a time from sixteen loaded (the stride-2 gather of downsampling convolutions);
-/// the vector loop stops where a 16-float load would pass `src[2·count − 1]`.
+/// `dst[i] = src[2i]` for `i < count`, the stride-2 gather of downsampling convolutions: the even lanes of 16 (or 8)
+/// loaded floats at a time, and the last group as the odd lanes of a load that ends at `src[2·count − 2]` (it
+/// overlaps the group before), so nothing past that element is read and only the short rows go scalar.
 @inline(__always)
 func gatherEven(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
-    while i &+ 8 <= count && 2 &* i &+ 16 <= 2 &* count &- 1 {
-        let pair = UnsafeRawPointer(src + 2 &* i).loadUnaligned(as: SIMD16<Float>.self)
-        UnsafeMutableRawPointer(dst + i).storeBytes(of: pair.evenHalf, as: SIMD8<Float>.self)
-        i &+= 8
+    if count >= 9 {
+        while 2 &* i &+ 16 <= 2 &* count &- 1 {
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: load16(src + 2 &* i).evenHalf, as: SIMD8<Float>.self)
+            i &+= 8
+        }
+        if i < count {
+            UnsafeMutableRawPointer(dst + (count &- 8)).storeBytes(of: load16(src + (2 &* count &- 17)).oddHalf, as: SIMD8<Float>.self)
+        }
+    } else if count >= 5 {
+        while 2 &* i &+ 8 <= 2 &* count &- 1 {
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: load8(src + 2 &* i).evenHalf, as: SIMD4<Float>.self)
+            i &+= 4
+        }
+        if i < count {
+            UnsafeMutableRawPointer(dst + (count &- 4)).storeBytes(of: load8(src + (2 &* count &- 9)).oddHalf, as: SIMD4<Float>.self)
+        }
+    } else {
+        while i < count { dst[i] = src[2 &* i]; i &+= 1 }
     }
-    while i < count { dst[i] = src[2 &* i]; i &+= 1 }
 }
+
+@inline(__always)
+private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) }
+
+@inline(__always)
+private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
 
 /// `dst[i] = value` in vectors of 16, 8 and 4 floats, at most 3 scalar stores.
 @inline(__always)

@@ -59,16 +59,18 @@ extension CBAMModel {
             state = state &* 6364136223846793005 &+ 1442695040888963407
             return Float(Int64(bitPattern: state) >> 40) / Float(1 << 23)
         }
-        let workspace = workspaces[0]
         let profile = LayerProfile()
-        input.withUnsafeBufferPointer { x in
-            for i in 0...iterations {
-                workspace.profile = i == 0 ? nil : profile
-                _ = run(x.baseAddress!, batch: batch, height: height, width: width, attention: false,
-                        threads: BLASThreads.count, in: workspace)
+        withWorkspaces(1) { workspaces in
+            let workspace = workspaces[0]
+            input.withUnsafeBufferPointer { x in
+                for i in 0...iterations {
+                    workspace.profile = i == 0 ? nil : profile
+                    _ = run(x.baseAddress!, batch: batch, height: height, width: width, attention: false,
+                            threads: BLASThreads.count, in: workspace)
+                }
             }
+            workspace.profile = nil
         }
-        workspace.profile = nil
         return LayerKind.allCases.compactMap { kind in
             guard let ns = profile.nanoseconds[kind] else { return nil }
             return LayerTime(kind: kind, milliseconds: Double(ns) / 1e6 / Double(iterations),

@@ -1,6 +1,7 @@
 /// The buffers one forward pass works in, allocated once and reused; they grow only when a larger
-/// batch or input size needs more room. Owned by one model and used by one thread at a time.
-final class Workspace {
+/// batch or input size needs more room. Owned by one model and used by one pass at a time.
+// @unchecked: mutable, but only ever used by the one pass that borrowed it from the model's pool (under its Mutex).
+final class Workspace: @unchecked Sendable {
     /// Activation buffers a residual block rotates through (input, two intermediates, output).
     private(set) var activations: [UnsafeMutablePointer<Float>] = []
     /// One buffer per thread a convolution runs on: its im2col tile (also the strided gather of 1x1 stride-2

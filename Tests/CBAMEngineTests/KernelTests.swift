@@ -83,6 +83,19 @@ import Testing
         }
     }
 
+    /// The stride-2 gather for every row length up to 40, with the source exactly as long as the gather needs.
+    @Test func strideTwoGatherTakesEveryOtherValue() {
+        for count in 1...40 {
+            let source = UnsafeMutablePointer<Float>.allocate(capacity: 2 * count - 1)
+            defer { source.deallocate() }
+            for j in 0..<(2 * count - 1) { source[j] = Float(j) }
+            var got = [Float](repeating: .nan, count: count + 1)
+            got.withUnsafeMutableBufferPointer { gatherEven(source, to: $0.baseAddress!, count: count) }
+            #expect(Array(got[0..<count]) == (0..<count).map { Float(2 * $0) }, "count \(count)")
+            #expect(got[count].isNaN, "count \(count): wrote past the row")
+        }
+    }
+
     @Test func batchNormFoldsIntoTheConvolution() {
         var rng = SeededValues(seed: 7)
         let (cin, cout, k) = (3, 4, 3)

@@ -1,3 +1,5 @@
+import Dispatch
+import Synchronization
 import Testing
 @testable import CBAMEngine
 
@@ -110,5 +112,21 @@ struct WinogradTests {
         #expect(maxAbsDifference(first.logits, second.logits) <= 1e-5)
         _ = try pass(batch: 1)
         #expect(workspace.plans.count == 2)
+    }
+
+    /// The model is Sendable: passes from several threads at once borrow their own workspaces and agree with a
+    /// pass run alone.
+    @Test func concurrentPassesAgreeWithASequentialOne() throws {
+        let model = try CBAMModel.load(directory: ParityFixture.directory("basic_cifar_selective"))
+        let input: [Float] = (0..<(2 * 3 * 32 * 32)).map { i in Float(i % 89) / 89 - 0.5 }
+        let alone = try model.forward(input, batch: 2, height: 32, width: 32, attention: false).logits
+        let results = Mutex<[[Float]]>([])
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            let logits = (try? model.forward(input, batch: 2, height: 32, width: 32, attention: false).logits) ?? []
+            results.withLock { $0.append(logits) }
+        }
+        let all = results.withLock { $0 }
+        #expect(all.count == 4)
+        for logits in all { #expect(logits.count == alone.count && maxAbsDifference(logits, alone) <= 1e-5) }
     }
 }
