@@ -85,7 +85,7 @@ import HTTPCore
                 try list.encode(2)  // closes `deeper`
                 try top.encode(true, forKey: .b)  // closes `list` and `inner`
                 try "sup".encode(to: top.superEncoder(forKey: .c))
-                var empty = top.nestedUnkeyedContainer(forKey: .d)
+                let empty = top.nestedUnkeyedContainer(forKey: .d)
                 _ = empty.count
             }
         }
