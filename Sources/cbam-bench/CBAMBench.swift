@@ -12,7 +12,7 @@ struct CBAMBench: ParsableCommand {
     @Option(help: "Model directory.") var model: String
     @Option(help: "Images per forward pass.") var batch = 1
     @Option(help: "Input height and width (default: the config's input size).") var size: Int?
-    @Option(help: "OpenBLAS threads (default: OpenBLAS's choice).") var threads: Int?
+    @Option(help: "Threads a forward pass may use (default: the number of cores; OpenBLAS itself runs on one).") var threads: Int?
     @Option(help: "Untimed passes first.") var warmup = 3
     @Option(help: "Timed passes.") var iterations = 20
     @Flag(help: "Also return the attention maps.") var attention = false

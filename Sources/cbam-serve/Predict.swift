@@ -29,7 +29,7 @@ struct Predict: AsyncParsableCommand {
     @Option(help: "Include the CBAM attention maps of every layer (all) or not (none).")
     var attention: AttentionOutput = .none
 
-    @Option(help: "OpenBLAS threads (default: OpenBLAS's own choice, the number of cores).")
+    @Option(help: "Threads a forward pass may use (default: the number of cores).")
     var threads: Int?
 
     @Argument(help: "Input files (JPEG, PNG or .npy).")

@@ -32,7 +32,7 @@ struct Serve: AsyncParsableCommand {
     var maxQueue: Int?
     @Option(help: "Deadline of a request in ms (504 past it); a request may set its own with timeout_ms. (env CBAM_REQUEST_TIMEOUT_MS, default \(text(Serve.service.requestTimeout, in: .milliseconds(1))))")
     var requestTimeoutMs: Int?
-    @Option(help: "OpenBLAS threads for the engine. (env CBAM_THREADS, default: the number of cores)")
+    @Option(help: "Threads a forward pass may use. (env CBAM_THREADS, default: the number of cores)")
     var threads: Int?
     @Option(help: "Threads that decode and preprocess uploads, apart from the request threads. (env CBAM_DECODE_THREADS, default: the number of cores)")
     var decodeThreads: Int?
