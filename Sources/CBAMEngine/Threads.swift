@@ -23,10 +23,10 @@ public enum BLASThreads {
         requested.store(max(1, count), ordering: .relaxed)
     }
 
-    /// The count last `set`, else the number of processors this process may run on.
+    /// The count last `set`, else the cores this process may keep busy (affinity and cgroup quota).
     public static var count: Int {
         let n = requested.load(ordering: .relaxed)
-        return n > 0 ? n : max(1, ProcessInfo.processInfo.activeProcessorCount)
+        return n > 0 ? n : AvailableCores.count
     }
 }
 

@@ -59,14 +59,19 @@ public struct BatchQueueObserver: Sendable {
     }
 }
 
-/// Dynamic batching in the manner of Triton and TorchServe: a job waits at most `maxBatchDelay` (counted from
-/// the oldest queued job's arrival) for company, until `maxBatchSize` images are queued; then one runner call on a
-/// dedicated thread serves the whole batch. Bounded, with per-job deadlines and cancellation.
+/// Dynamic batching that needs no tuning. A job that finds the engine idle and nothing else on the way runs at
+/// once: concurrency 1 pays no batching delay. While a batch runs, arrivals accumulate, and the next batch takes
+/// every queued job up to `maxBatchSize` images. The only waiting is for images already admitted by `reserve` and
+/// still being decoded: their requests are known to be coming, so the batch waits for them, for at most
+/// `maxBatchDelay` counted from the oldest queued job's arrival. One runner call on a dedicated thread serves each
+/// batch. Bounded, with per-job deadlines and cancellation.
 ///
 /// A job is never split: batches are formed of whole jobs, up to `maxBatchSize` images.
-public final class BatchQueue<Runner: BatchRunner>: @unchecked Sendable {
+public final class BatchQueue<Runner: BatchRunner>: Sendable {
     public struct Configuration: Sendable {
         public var maxBatchSize: Int
+        /// The longest a queued job waits for images that are admitted but still being prepared (an upper bound,
+        /// not a target: a job with nothing on the way never waits).
         public var maxBatchDelay: Duration
         /// Most images that may wait in the queue (not counting the batch that is running).
         public var capacity: Int
@@ -90,7 +95,7 @@ public final class BatchQueue<Runner: BatchRunner>: @unchecked Sendable {
     public typealias Output = Runner.Output
     private typealias Continuation = CheckedContinuation<Result<BatchResult<Output>, BatchQueueError>, Never>
 
-    private struct Job {
+    private struct Job: Sendable {
         let id: UInt64
         var input: Input?
         let imageCount: Int
@@ -101,19 +106,31 @@ public final class BatchQueue<Runner: BatchRunner>: @unchecked Sendable {
         var deadlineTask: Task<Void, Never>?
     }
 
+    private struct State: Sendable {
+        var jobs: [UInt64: Job] = [:]
+        var order: [UInt64] = []          // queued (not running) job ids, oldest first
+        var queuedImages = 0
+        var reservedImages = 0            // admitted by `reserve` and still being prepared
+        var nextID: UInt64 = 0
+        var accepting = true
+        var stopped = false
+        var shutdownWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    /// What the inference thread does next.
+    private enum Step {
+        case run([Job])
+        case sleep(until: ContinuousClock.Instant?)
+        case stop
+    }
+
     public let configuration: Configuration
     private let observer: BatchQueueObserver
     private let clock = ContinuousClock()
-    // Every field below is guarded by `condition`.
-    private let condition = NSCondition()
-    private var jobs: [UInt64: Job] = [:]
-    private var order: [UInt64] = []          // queued (not running) job ids, oldest first
-    private var queuedImages = 0
-    private var reservedImages = 0            // admitted by `reserve` and still being prepared
-    private var nextID: UInt64 = 0
-    private var accepting = true
-    private var stopped = false
-    private var thread: Thread?
+    private let state = Mutex(State())
+    /// Wakes the inference thread after anything that may change its next step (an arrival, a released
+    /// reservation, shutdown). Extra signals only cost a look at the state.
+    private let wakeUp = DispatchSemaphore(value: 0)
     private let runnerBox: RunnerBox<Runner>
 
     /// Starts the inference thread, which owns `runner` from now on.
@@ -126,32 +143,34 @@ public final class BatchQueue<Runner: BatchRunner>: @unchecked Sendable {
         let thread = Thread { self.inferenceLoop() }
         thread.name = threadName
         thread.qualityOfService = .userInitiated
-        self.thread = thread
         thread.start()
     }
 
     /// Images waiting in the queue (not counting a running batch).
-    public var depth: Int { condition.withLock { queuedImages } }
+    public var depth: Int { state.withLock { $0.queuedImages } }
 
     /// True once `shutdown()` has begun.
-    public var isShuttingDown: Bool { condition.withLock { !accepting } }
+    public var isShuttingDown: Bool { state.withLock { !$0.accepting } }
 
     /// True when the queue holds (or has promised room to) as many images as it may.
-    public var isSaturated: Bool { condition.withLock { queuedImages + reservedImages >= configuration.capacity } }
+    public var isSaturated: Bool {
+        state.withLock { $0.queuedImages + $0.reservedImages >= configuration.capacity }
+    }
 
     /// Admission before the expensive part: holds room for `imageCount` images while the caller prepares them
     /// (decoding, say), so that a full queue refuses in microseconds instead of after the work. The room is given
-    /// back when the reservation is submitted, released, or dropped.
+    /// back when the reservation is submitted, released, or dropped. Queued jobs wait (up to `maxBatchDelay`) for
+    /// reserved images, so that they share a batch.
     public func reserve(imageCount: Int) -> Result<Reservation, BatchQueueError> {
         guard imageCount >= 1, imageCount <= configuration.maxBatchSize else {
             return .failure(.invalidImageCount(requested: imageCount, maximum: configuration.maxBatchSize))
         }
-        let rejection: BatchQueueError? = condition.withLock {
-            if !accepting { return .shuttingDown }
-            if queuedImages + reservedImages + imageCount > configuration.capacity {
+        let rejection: BatchQueueError? = state.withLock { state in
+            if !state.accepting { return .shuttingDown }
+            if state.queuedImages + state.reservedImages + imageCount > configuration.capacity {
                 return .queueFull(capacity: configuration.capacity, retryAfterSeconds: configuration.retryAfterSeconds)
             }
-            reservedImages += imageCount
+            state.reservedImages += imageCount
             return nil
         }
         if let rejection {
@@ -162,7 +181,8 @@ public final class BatchQueue<Runner: BatchRunner>: @unchecked Sendable {
     }
 
     private func unreserve(_ imageCount: Int) {
-        condition.withLock { reservedImages -= imageCount }
+        state.withLock { $0.reservedImages -= imageCount }
+        wakeUp.signal()     // a queued job may have been waiting for these images
     }
 
     /// `submit` into room held by `reservation` (which it uses up): no capacity check, the room is already held.
@@ -189,7 +209,7 @@ public final class BatchQueue<Runner: BatchRunner>: @unchecked Sendable {
             return .failure(.invalidImageCount(requested: imageCount, maximum: configuration.maxBatchSize))
         }
         let timeout = timeout ?? configuration.defaultTimeout
-        let id = condition.withLock { () -> UInt64 in nextID &+= 1; return nextID }
+        let id = state.withLock { state -> UInt64 in state.nextID &+= 1; return state.nextID }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: Continuation) in
                 enqueue(Job(id: id, input: input, imageCount: imageCount, enqueuedAt: clock.now, timeout: timeout,
@@ -202,12 +222,14 @@ public final class BatchQueue<Runner: BatchRunner>: @unchecked Sendable {
 
     /// Stops accepting jobs, lets queued ones run, and returns when the inference thread has exited.
     public func shutdown() async {
-        condition.withLock {
-            accepting = false
-            condition.broadcast()
-        }
-        while !condition.withLock({ stopped }) {
-            try? await Task.sleep(for: .milliseconds(5))
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let stopped = state.withLock { state -> Bool in
+                state.accepting = false
+                if !state.stopped { state.shutdownWaiters.append(continuation) }
+                return state.stopped
+            }
+            if stopped { continuation.resume() }
+            wakeUp.signal()
         }
     }
 
@@ -215,19 +237,19 @@ public final class BatchQueue<Runner: BatchRunner>: @unchecked Sendable {
 
     /// `reserved`: the room was held by a reservation, so only cancellation and shutdown refuse the job.
     private func enqueue(_ job: Job, reserved: Bool) {
-        let rejection: BatchQueueError? = condition.withLock {
-            if reserved { reservedImages -= job.imageCount }  // from here on the job holds its room, or is refused
+        let rejection: BatchQueueError? = state.withLock { state in
+            if reserved { state.reservedImages -= job.imageCount }  // from here on the job holds its room, or is refused
             if Task.isCancelled { return .cancelled }   // cancelled before the handler could find the job
-            if !accepting { return .shuttingDown }
-            if !reserved && queuedImages + reservedImages + job.imageCount > configuration.capacity {
+            if !state.accepting { return .shuttingDown }
+            if !reserved && state.queuedImages + state.reservedImages + job.imageCount > configuration.capacity {
                 return .queueFull(capacity: configuration.capacity, retryAfterSeconds: configuration.retryAfterSeconds)
             }
-            jobs[job.id] = job
-            order.append(job.id)
-            queuedImages += job.imageCount
-            condition.signal()
+            state.jobs[job.id] = job
+            state.order.append(job.id)
+            state.queuedImages += job.imageCount
             return nil
         }
+        wakeUp.signal()
         if let rejection {
             observer.jobDropped(rejection)
             job.continuation.resume(returning: .failure(rejection))
@@ -239,9 +261,9 @@ public final class BatchQueue<Runner: BatchRunner>: @unchecked Sendable {
             try? await Task.sleep(for: timeout)
             if !Task.isCancelled { self?.finish(id, with: .deadlineExceeded(timeoutMilliseconds: timeout.milliseconds)) }
         }
-        let stillWaiting = condition.withLock { () -> Bool in
-            guard jobs[id] != nil else { return false }
-            jobs[id]!.deadlineTask = deadline
+        let stillWaiting = state.withLock { state -> Bool in
+            guard state.jobs[id] != nil else { return false }
+            state.jobs[id]!.deadlineTask = deadline
             return true
         }
         if !stillWaiting { deadline.cancel() }
@@ -249,11 +271,11 @@ public final class BatchQueue<Runner: BatchRunner>: @unchecked Sendable {
 
     /// Resolves a job with `error` unless it already has a result; a queued job leaves the queue.
     private func finish(_ id: UInt64, with error: BatchQueueError) {
-        let job: Job? = condition.withLock {
-            guard let job = jobs.removeValue(forKey: id) else { return nil }
-            if !job.running, let index = order.firstIndex(of: id) {
-                order.remove(at: index)
-                queuedImages -= job.imageCount
+        let job: Job? = state.withLock { state in
+            guard let job = state.jobs.removeValue(forKey: id) else { return nil }
+            if !job.running, let index = state.order.firstIndex(of: id) {
+                state.order.remove(at: index)
+                state.queuedImages -= job.imageCount
             }
             return job
         }
@@ -270,38 +292,54 @@ public final class BatchQueue<Runner: BatchRunner>: @unchecked Sendable {
         while let batch = nextBatch() {
             run(batch)
         }
-        condition.withLock { stopped = true }
+        let waiters = state.withLock { state in
+            state.stopped = true
+            defer { state.shutdownWaiters = [] }
+            return state.shutdownWaiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
-    /// Waits for a batch: at least one job, then company until the oldest job has waited `maxBatchDelay` or the
-    /// batch is full. Returns nil once shut down and drained.
+    /// Waits for a batch and returns it; nil once shut down and drained.
     private func nextBatch() -> [Job]? {
-        condition.lock()
-        defer { condition.unlock() }
         while true {
-            guard let oldestID = order.first, let oldest = jobs[oldestID] else {
-                if !accepting { return nil }
-                condition.wait()
-                continue
+            switch state.withLock({ nextStep(&$0) }) {
+            case .run(let batch):
+                return batch
+            case .stop:
+                return nil
+            case .sleep(until: nil):
+                wakeUp.wait()
+            case .sleep(until: let instant?):
+                let nanoseconds = clock.now.duration(to: instant).nanoseconds
+                _ = wakeUp.wait(timeout: .now() + .nanoseconds(Int(max(0, nanoseconds))))
             }
-            let fireAt = oldest.enqueuedAt + configuration.maxBatchDelay
-            if queuedImages < configuration.maxBatchSize && accepting && clock.now < fireAt {
-                let remaining = clock.now.duration(to: fireAt)
-                _ = condition.wait(until: Date(timeIntervalSinceNow: remaining.seconds))
-                continue    // jobs may have arrived, been cancelled, or timed out meanwhile
-            }
-            var batch: [Job] = []
-            var images = 0
-            while let id = order.first, var job = jobs[id], images + job.imageCount <= configuration.maxBatchSize {
-                order.removeFirst()
-                queuedImages -= job.imageCount
-                images += job.imageCount
-                job.running = true
-                jobs[id] = job
-                batch.append(job)
-            }
-            return batch
         }
+    }
+
+    /// The batch to run now, or how long to sleep first. A queued job waits only for images that are admitted and
+    /// being prepared (up to a full batch), and only until the oldest job has waited `maxBatchDelay`.
+    private func nextStep(_ state: inout State) -> Step {
+        guard let oldestID = state.order.first, let oldest = state.jobs[oldestID] else {
+            return state.accepting ? .sleep(until: nil) : .stop
+        }
+        let coming = min(state.queuedImages + state.reservedImages, configuration.maxBatchSize)
+        let fireAt = oldest.enqueuedAt + configuration.maxBatchDelay
+        if state.queuedImages < coming && state.accepting && clock.now < fireAt {
+            return .sleep(until: fireAt)
+        }
+        var batch: [Job] = []
+        var images = 0
+        while let id = state.order.first, var job = state.jobs[id],
+              images + job.imageCount <= configuration.maxBatchSize {
+            state.order.removeFirst()
+            state.queuedImages -= job.imageCount
+            images += job.imageCount
+            job.running = true
+            state.jobs[id] = job
+            batch.append(job)
+        }
+        return .run(batch)
     }
 
     private func run(_ batch: [Job]) {
@@ -321,7 +359,7 @@ public final class BatchQueue<Runner: BatchRunner>: @unchecked Sendable {
         let inferenceTime = started.duration(to: clock.now)
         observer.batchRan(images, inferenceTime)
         // Take back the jobs still waiting for an answer; the others timed out or were cancelled meanwhile.
-        let waiting: [Job?] = condition.withLock { batch.map { jobs.removeValue(forKey: $0.id) } }
+        let waiting: [Job?] = state.withLock { state in batch.map { state.jobs.removeValue(forKey: $0.id) } }
         for (index, job) in batch.enumerated() {
             guard let waiter = waiting[index] else { continue }
             waiter.deadlineTask?.cancel()
@@ -359,7 +397,8 @@ public final class Reservation: Sendable {
     deinit { release() }
 }
 
-/// Hands the runner to the inference thread; only that thread touches it after `init`.
+/// Hands the runner to the inference thread. Unchecked because the runner is not thread-safe and need not be: only
+/// that thread touches it after `init`.
 private final class RunnerBox<Runner>: @unchecked Sendable {
     let runner: Runner
     init(_ runner: Runner) { self.runner = runner }

@@ -1,3 +1,4 @@
+import CBAMEngine
 import Foundation
 
 /// How the service batches, bounds and guards its work (the `serve` flags that are not the HTTP server's).
@@ -10,7 +11,7 @@ public struct ServiceConfiguration: Sendable {
     /// Most images waiting in the batching queue; beyond it requests get 503 with Retry-After.
     public var maxQueue = 256
     /// Threads that decode and preprocess uploads (their own, not Swift concurrency's pool).
-    public var decodeThreads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    public var decodeThreads = AvailableCores.count
     /// Default deadline of a request (`timeout_ms` overrides it per request, up to `maxRequestTimeout`).
     public var requestTimeout: Duration = .seconds(10)
     public var maxRequestTimeout: Duration = .seconds(300)

@@ -26,15 +26,15 @@ struct Serve: AsyncParsableCommand {
     var apiKey: String?
     @Option(help: "Most images in one engine call. (env CBAM_MAX_BATCH_SIZE, default \(Serve.service.maxBatchSize))")
     var maxBatchSize: Int?
-    @Option(help: "Longest a request waits for company before its batch runs, in ms. (env CBAM_MAX_BATCH_DELAY_MS, default \(text(Serve.service.maxBatchDelay, in: .milliseconds(1))))")
+    @Option(help: "Longest a queued request waits for admitted images still being decoded, to share their batch, in ms; a request with nothing on the way runs at once. (env CBAM_MAX_BATCH_DELAY_MS, default \(text(Serve.service.maxBatchDelay, in: .milliseconds(1))))")
     var maxBatchDelayMs: Double?
     @Option(help: "Most images waiting for the engine; beyond it requests get 503 + Retry-After. (env CBAM_MAX_QUEUE, default \(Serve.service.maxQueue))")
     var maxQueue: Int?
     @Option(help: "Deadline of a request in ms (504 past it); a request may set its own with timeout_ms. (env CBAM_REQUEST_TIMEOUT_MS, default \(text(Serve.service.requestTimeout, in: .milliseconds(1))))")
     var requestTimeoutMs: Int?
-    @Option(help: "Threads a forward pass may use. (env CBAM_THREADS, default: the number of cores)")
+    @Option(help: "Threads a forward pass may use. (env CBAM_THREADS, default: the cores this process may use, from its affinity mask and cgroup CPU quota)")
     var threads: Int?
-    @Option(help: "Threads that decode and preprocess uploads, apart from the request threads. (env CBAM_DECODE_THREADS, default: the number of cores)")
+    @Option(help: "Threads that decode and preprocess uploads, apart from the request threads. (env CBAM_DECODE_THREADS, default: as --threads)")
     var decodeThreads: Int?
     @Option(help: "Largest request body in bytes (413 beyond). (env CBAM_MAX_BODY_BYTES, default \(Serve.http.maxBodyBytes) = \(Serve.http.maxBodyBytes >> 20) MiB)")
     var maxBodyBytes: Int?
@@ -111,7 +111,7 @@ struct Serve: AsyncParsableCommand {
         http.drainTimeout = .milliseconds(Int64(try double(drainTimeoutS, "CBAM_DRAIN_TIMEOUT_S",
                                                            http.drainTimeout / .seconds(1)) * 1000))
 
-        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let cores = AvailableCores.count
         service.decodeThreads = try int(decodeThreads, "CBAM_DECODE_THREADS", cores, minimum: 1)
         BLASThreads.set(try int(threads, "CBAM_THREADS", cores, minimum: 1))
 

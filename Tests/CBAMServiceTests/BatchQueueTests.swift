@@ -47,30 +47,95 @@ final class DoublingRunner: BatchRunner, @unchecked Sendable {
 struct RunnerFailure: Error, CustomStringConvertible { var description: String { "the fake engine broke" } }
 
 @Suite struct BatchQueueTests {
-    @Test func aLoneJobGetsItsOutputAfterWaitingForCompany() async throws {
+    @Test func aLoneJobRunsAtOnceWhateverTheDelay() async throws {
         let runner = DoublingRunner()
-        let queue = BatchQueue(runner: runner, configuration: .init(maxBatchSize: 8, maxBatchDelay: .milliseconds(40)))
+        let queue = BatchQueue(runner: runner, configuration: .init(maxBatchSize: 8, maxBatchDelay: .seconds(30)))
         let result = try await queue.submit(21).get()
         #expect(result.output == 42)
         #expect(result.batchSize == 1)
         #expect(result.batchJobs == 1)
-        // Alone, it waits out (most of) the batching delay before running.
-        #expect(result.queueWait >= .milliseconds(30))
+        // Nothing else is queued or on the way, so it does not wait out the 30 s delay.
+        #expect(result.queueWait < .seconds(1))
+        await queue.shutdown()
+    }
+
+    @Test func aJobWaitsForImagesBeingPreparedThenRunsWithThem() async throws {
+        let runner = DoublingRunner()
+        let queue = BatchQueue(runner: runner, configuration: .init(maxBatchSize: 4, maxBatchDelay: .seconds(30)))
+        let reservations = try (0..<4).map { _ in try queue.reserve(imageCount: 1).get() }
+        let clock = ContinuousClock()
+        let start = clock.now
+        // Three jobs arrive and wait for the fourth, which is still being "decoded".
+        let early = (0..<3).map { value in Task { await queue.submit(value, reservation: reservations[value]) } }
+        while queue.depth < 3 { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(runner.recordedBatches.isEmpty)
+        let last = try await queue.submit(3, reservation: reservations[3]).get()
+        #expect(last.batchSize == 4)
+        for (value, task) in early.enumerated() { #expect(try await task.value.get().output == value * 2) }
+        #expect(runner.recordedBatches.map { $0.sorted() } == [[0, 1, 2, 3]])
+        #expect(start.duration(to: clock.now) < .seconds(10))
+        await queue.shutdown()
+    }
+
+    @Test func aReleasedReservationStopsTheWait() async throws {
+        let runner = DoublingRunner()
+        let queue = BatchQueue(runner: runner, configuration: .init(maxBatchSize: 4, maxBatchDelay: .seconds(30)))
+        let mine = try queue.reserve(imageCount: 1).get()
+        let abandoned = try queue.reserve(imageCount: 2).get()
+        let job = Task { await queue.submit(7, reservation: mine) }
+        while queue.depth < 1 { try await Task.sleep(for: .milliseconds(1)) }
+        // The other request failed to decode: its images will never come, so the job runs alone.
+        abandoned.release()
+        let result = try await job.value.get()
+        #expect(result.output == 14)
+        #expect(result.batchSize == 1)
+        #expect(result.queueWait < .seconds(10))
+        await queue.shutdown()
+    }
+
+    @Test func aWaitForPreparedImagesIsBoundedByTheDelay() async throws {
+        let runner = DoublingRunner()
+        let queue = BatchQueue(runner: runner, configuration: .init(maxBatchSize: 4, maxBatchDelay: .milliseconds(30)))
+        let slow = try queue.reserve(imageCount: 1).get()
+        let result = try await queue.submit(1).get()
+        #expect(result.batchSize == 1)
+        #expect(result.queueWait >= .milliseconds(25))
+        #expect(result.queueWait < .seconds(5))
+        slow.release()
         await queue.shutdown()
     }
 
     @Test func aFullBatchRunsWithoutWaitingForTheDelay() async throws {
         let runner = DoublingRunner()
         let queue = BatchQueue(runner: runner, configuration: .init(maxBatchSize: 4, maxBatchDelay: .seconds(30)))
+        // More images on the way than a batch holds: the first full batch goes without waiting for the rest.
+        let reservations = try (0..<6).map { _ in try queue.reserve(imageCount: 1).get() }
         let clock = ContinuousClock()
         let start = clock.now
         let outputs = await withTaskGroup(of: Int?.self) { group in
-            for value in 0..<4 { group.addTask { try? await queue.submit(value).get().output } }
+            for value in 0..<4 {
+                group.addTask { try? await queue.submit(value, reservation: reservations[value]).get().output }
+            }
             return await group.reduce(into: [Int]()) { if let v = $1 { $0.append(v) } }
         }
         #expect(outputs.sorted() == [0, 2, 4, 6])
         #expect(start.duration(to: clock.now) < .seconds(5))
         #expect(runner.recordedBatches.map(\.count) == [4])
+        await queue.shutdown()
+    }
+
+    @Test func arrivalsDuringABatchShareTheNextOne() async throws {
+        let runner = DoublingRunner(gated: true)
+        let queue = BatchQueue(runner: runner, configuration: .init(maxBatchSize: 8, maxBatchDelay: .zero))
+        let first = Task { await queue.submit(1) }
+        await runner.waitUntilRunning()
+        let piled = (2...6).map { value in Task { await queue.submit(value) } }
+        while queue.depth < 5 { try await Task.sleep(for: .milliseconds(1)) }
+        runner.release()
+        runner.release()
+        _ = await first.value
+        for task in piled { _ = await task.value }
+        #expect(runner.recordedBatches.map { $0.sorted() } == [[1], [2, 3, 4, 5, 6]])
         await queue.shutdown()
     }
 
@@ -112,6 +177,19 @@ struct RunnerFailure: Error, CustomStringConvertible { var description: String {
         #expect(runner.recordedImageCounts.reduce(0, +) == 90)
         let tooBig = await queue.submit(1, imageCount: 9)
         #expect(tooBig.failure == .invalidImageCount(requested: 9, maximum: 8))
+        await queue.shutdown()
+    }
+
+    @Test func aFullQueueCountsReservedRoom() async throws {
+        let queue = BatchQueue(runner: DoublingRunner(), configuration: .init(maxBatchSize: 2, capacity: 3))
+        let held = try queue.reserve(imageCount: 2).get()
+        #expect(queue.reserve(imageCount: 2).failure == .queueFull(capacity: 3, retryAfterSeconds: 1))
+        let one = try queue.reserve(imageCount: 1).get()
+        #expect(queue.isSaturated)
+        one.release()
+        #expect(!queue.isSaturated)
+        #expect(try await queue.submit(4, reservation: held).get().output == 8)
+        #expect(await queue.submit(5, reservation: held).failure != nil)   // used up
         await queue.shutdown()
     }
 
@@ -227,8 +305,9 @@ struct RunnerFailure: Error, CustomStringConvertible { var description: String {
             jobDropped: { seen.record(drop: $0) })
         let queue = BatchQueue(runner: DoublingRunner(),
                                configuration: .init(maxBatchSize: 2, maxBatchDelay: .seconds(30)), observer: observer)
-        async let a = queue.submit(1)
-        async let b = queue.submit(2)
+        let first = try queue.reserve(imageCount: 1).get(), second = try queue.reserve(imageCount: 1).get()
+        async let a = queue.submit(1, reservation: first)
+        async let b = queue.submit(2, reservation: second)
         _ = await (a, b)
         _ = await queue.submit(1, imageCount: 5)
         let events = seen.snapshot

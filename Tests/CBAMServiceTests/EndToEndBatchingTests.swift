@@ -54,9 +54,11 @@ extension EndToEnd {
         }
 
         @Test func aRequestPastItsDeadlineGets504AndIsDropped() async throws {
-            // Alone, a request waits up to 5 s for company: a 100 ms deadline passes long before.
+            // With an image still "decoding", a request waits up to 5 s for it: a 100 ms deadline passes long before.
             let live = try LiveServer { $0.maxBatchDelay = .seconds(5); $0.requestTimeout = .milliseconds(100) }
             try await live.serving {
+                let held = try live.holdBatches()
+                defer { held.release() }
                 let clock = ContinuousClock()
                 let start = clock.now
                 let late = try await live.request("POST", "/v1/predict", body: Fixtures.image("photo0.jpg"))
@@ -74,9 +76,11 @@ extension EndToEnd {
         }
 
         @Test func aFullQueueAnswers503WithRetryAfterAtOnce() async throws {
-            // One image fits; it waits 3 s for company, so the queue stays full meanwhile.
-            let live = try LiveServer { $0.maxQueue = 1; $0.maxBatchSize = 2; $0.maxBatchDelay = .seconds(3) }
+            // Room for two images, one held as if still decoding: the first upload fills the queue and waits up to
+            // 3 s for the held one, so the queue stays full meanwhile.
+            let live = try LiveServer { $0.maxQueue = 2; $0.maxBatchSize = 2; $0.maxBatchDelay = .seconds(3) }
             try await live.serving {
+                let held = try live.holdBatches()
                 let clock = ContinuousClock()
                 let first = Task { () throws -> (TestResponse, ContinuousClock.Instant) in
                     let response = try await live.request("POST", "/v1/predict", body: Fixtures.image("photo0.jpg"))
@@ -89,6 +93,7 @@ extension EndToEnd {
                 #expect(rejected.status == 503)
                 #expect(rejected.errorCode == "queue_full")
                 #expect(rejected.header("Retry-After") == "1")
+                held.release()
                 let (firstResponse, firstDoneAt) = try await first.value
                 #expect(firstResponse.status == 200)
                 #expect(rejectedAt < firstDoneAt, "the rejection came at once, not after the queued request")
@@ -99,10 +104,12 @@ extension EndToEnd {
         @Test func aClientThatHangsUpIsDroppedBeforeItsBatchRuns() async throws {
             let live = try LiveServer { $0.maxBatchDelay = .seconds(4) }
             try await live.serving {
+                let held = try live.holdBatches()
+                defer { held.release() }
                 _ = try await TestClient.send(port: live.port, method: "POST", target: "/v1/predict",
                                               body: Fixtures.image("photo0.jpg"), closeAfterSending: true)
-                // The request reaches the queue (or is about to), its connection closes, and the server cancels its
-                // task: the job leaves the queue long before its 4 s batching delay is up.
+                // The request reaches the queue (where it waits for the held image), its connection closes, and the
+                // server cancels its task: the job leaves the queue long before its 4 s batching delay is up.
                 let clock = ContinuousClock()
                 let deadline = clock.now + .seconds(3)
                 var metrics = try await live.metrics()

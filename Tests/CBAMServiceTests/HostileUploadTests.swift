@@ -8,9 +8,11 @@ extension EndToEnd {
     @Suite struct HostileUploads {
         /// Finding 3: with the queue full, an upload is refused before it is decoded.
         @Test func aFullQueueRefusesUploadsBeforeDecodingThem() async throws {
-            // Two images fill the queue and wait 3 s for company, so it stays full meanwhile.
-            let live = try LiveServer { $0.maxQueue = 2; $0.maxBatchSize = 4; $0.maxBatchDelay = .seconds(3) }
+            // Two images and one held as if still decoding fill the queue; the two wait up to 3 s for the third, so
+            // the queue stays full meanwhile.
+            let live = try LiveServer { $0.maxQueue = 3; $0.maxBatchSize = 4; $0.maxBatchDelay = .seconds(3) }
             try await live.serving {
+                let held = try live.holdBatches()
                 let body = multipartBody([("a.jpg", "image/jpeg", Fixtures.image("photo0.jpg")),
                                           ("b.jpg", "image/jpeg", Fixtures.image("photo1.jpg"))])
                 let first = Task {
@@ -27,6 +29,7 @@ extension EndToEnd {
                 let metrics = try await live.metrics()
                 let decoded = metricValue(metrics, #"cbam_images_decoded_total{format="jpeg"}"#)
                 #expect(decoded == 2, "only the two admitted images were decoded, not the 20 refused ones (\(decoded ?? -1))")
+                held.release()
                 #expect(try await first.value.status == 200)
             }
         }

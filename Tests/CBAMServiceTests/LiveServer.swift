@@ -1,6 +1,6 @@
 import CBAMEngine
 import CBAMImage
-import CBAMService
+@testable import CBAMService
 import Foundation
 import HTTPServer
 import Logging
@@ -105,6 +105,10 @@ final class LiveServer: Sendable {
 
     /// The metrics text.
     func metrics() async throws -> String { try await request("GET", "/metrics").text }
+
+    /// Room held in the batching queue for an image that never comes, as if a request were still decoding it:
+    /// queued jobs wait for it (up to the batching delay), so a test can keep them queued. Release it to let them run.
+    func holdBatches() throws -> Reservation { try service.queue.reserve(imageCount: 1).get() }
 }
 
 struct TestResponse: Sendable {
