@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .config import cbam_attention, model_config
+
 Shapes = dict[str, tuple[int, ...]]
 
 
@@ -104,7 +106,7 @@ def infer_config(shapes: Shapes) -> tuple[dict, Layout]:
     fc = _require(shapes, "fc.weight")
     if len(fc) != 2:
         raise CheckpointError("shape_mismatch", f"tensor fc.weight has shape {list(fc)}, expected [num_classes, features]")
-    config = {"format": "cbam-resnet/1", "block": block, "layers": layers, "widths": widths, "stem": stem, "num_classes": fc[0]}
+    config = model_config(block, layers, widths, stem, fc[0])
 
     layout = detect_layout(shapes)
     if layout.kind == "none":
@@ -132,8 +134,7 @@ def infer_config(shapes: Shapes) -> tuple[dict, Layout]:
             if kernel is not None and k[2] != kernel:
                 raise CheckpointError("shape_mismatch", f"tensor {conv} is {k[2]}x{k[2]}, earlier spatial convs are {kernel}x{kernel}")
             kernel = k[2]
-    config["attention"] = {"type": "cbam", "reduction": infer_reduction(hidden_by_channels), "kernel_size": kernel,
-                           "stages": has_cbam}
+    config["attention"] = cbam_attention(infer_reduction(hidden_by_channels), kernel, has_cbam)
     return config, layout
 
 
