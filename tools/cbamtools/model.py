@@ -115,7 +115,28 @@ class CBAM(nn.Module):
 
 # ---- ResNet ------------------------------------------------------------------------------------------
 
-class BasicBlock(nn.Module):
+class ResidualBlock(nn.Module):
+    """out = relu(CBAM(F(x)) + shortcut(x)), shortcut = x or downsample(x); subclasses define F as `residual`."""
+
+    def attach(self, downsample: nn.Module | None, cbam: CBAM | None) -> None:
+        """Called last in a subclass's __init__, so modules register (and draw random weights) in torchvision's order."""
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+        if cbam is not None:
+            self.cbam = cbam
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.residual(x)
+        if hasattr(self, "cbam"):
+            out = self.cbam(out)
+        return self.relu(out + identity)
+
+
+class BasicBlock(ResidualBlock):
     expansion = 1
 
     def __init__(self, inplanes: int, planes: int, stride: int, downsample: nn.Module | None, cbam: CBAM | None):
@@ -124,21 +145,13 @@ class BasicBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample = downsample
-        if cbam is not None:
-            self.cbam = cbam
+        self.attach(downsample, cbam)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        if hasattr(self, "cbam"):
-            out = self.cbam(out)
-        return self.relu(out + identity)
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(ResidualBlock):
     expansion = 4
 
     def __init__(self, inplanes: int, planes: int, stride: int, downsample: nn.Module | None, cbam: CBAM | None):
@@ -149,19 +162,12 @@ class Bottleneck(nn.Module):
         self.bn2 = nn.BatchNorm2d(planes)
         self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(planes * 4)
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample = downsample
-        if cbam is not None:
-            self.cbam = cbam
+        self.attach(downsample, cbam)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        if hasattr(self, "cbam"):
-            out = self.cbam(out)
-        return self.relu(out + identity)
+        return self.bn3(self.conv3(out))
 
 
 class CBAMResNet(nn.Module):
