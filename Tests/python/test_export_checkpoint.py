@@ -37,7 +37,8 @@ LAYOUTS = [Layout("canonical", "conv", "mlp", False), Layout("canonical", "linea
     arch(layers=(3, 3, 3), widths=(16, 32, 64)),
     arch(block="bottleneck", layers=(3, 4, 6, 3), widths=(64, 128, 256, 512), stem="imagenet", classes=1000),
     arch(layers=(2, 2), widths=(8, 16), reduction=4, kernel=3, stages=(False, True)),
-], ids=["resnet10-cifar", "resnet20-cifar", "resnet50-imagenet", "partial-attention"])
+    arch(layers=(1, 1), widths=(8, 16)),  # r = 16 exceeds the first stage's 8 channels: hidden is 1 in both
+], ids=["resnet10-cifar", "resnet20-cifar", "resnet50-imagenet", "partial-attention", "reduction-above-width"])
 def test_infers_the_config_the_shapes_came_from(config, layout):
     shapes = expected_shapes(config, layout)
     inferred, detected = infer_config(shapes)

@@ -140,9 +140,11 @@ def infer_config(shapes: Shapes) -> tuple[dict, Layout]:
 
 def infer_reduction(hidden_by_channels: list[tuple[str, int, int]]) -> int:
     """The one reduction r with max(C // r, 1) == hidden for every CBAM; 16 when several fit (the paper's value)."""
+    # Every r above the widest C gives hidden 1 everywhere, so r up to that (or 16) covers every distinct outcome.
+    largest = max(max((c for _, c, _ in hidden_by_channels), default=1) + 1, 16)
     candidates: set[int] | None = None
     for _, channels, hidden in hidden_by_channels:
-        fits = {r for r in range(1, channels + 1) if max(channels // r, 1) == hidden}
+        fits = {r for r in range(1, largest + 1) if max(channels // r, 1) == hidden}
         candidates = fits if candidates is None else candidates & fits
     if not candidates:
         detail = ", ".join(f"{name}: {c} channels -> {h}" for name, c, h in hidden_by_channels[:4])
