@@ -11,4 +11,5 @@ imports another. Only `cbamtools.model` and `cbamtools.random_weights` need torc
     safetensors_io  read and write .safetensors files as numpy arrays
     model           (torch) the reference CBAM-ResNet, loading a model directory into it, the multiply-add counter
     random_weights  (torch) well-scaled random weights and measured BN statistics for untrained models
+    server          a `cbam-serve serve` child process on a free port, for tests and load tools; an HTTP helper
 """
