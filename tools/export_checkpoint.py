@@ -37,7 +37,7 @@ def load_tensors(path: Path, trust_pickle: bool = False) -> dict[str, np.ndarray
         try:
             return safetensors_io.read(path)
         except ValueError as e:
-            raise CheckpointError("corrupt_checkpoint", f"{path} is not a valid safetensors file: {e}") from e
+            raise CheckpointError("corrupt_checkpoint", f"not a valid safetensors file: {e}") from e
     try:
         import torch
     except ImportError as e:

@@ -35,6 +35,11 @@ def test_safetensors_round_trip_and_a_corrupt_file_is_a_value_error(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes((1 << 40).to_bytes(8, "little") + b"{}")
     with pytest.raises(ValueError, match="bad.safetensors"):
         safetensors_io.read(tmp_path / "bad.safetensors")
+    header = json.dumps({"w": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}}).encode()
+    header += b" " * (-len(header) % 8)
+    (tmp_path / "bf16.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + b"\x80\x3f\x00\x40")
+    with pytest.raises(ValueError, match="bfloat16"):
+        safetensors_io.read(tmp_path / "bf16.safetensors")
 
 
 FAKE_SERVER = """#!{python}

@@ -1,6 +1,7 @@
 """Read and write .safetensors files as numpy arrays, with the `safetensors` package's numpy API (no torch needed).
 
-Corrupt files raise ValueError, so callers catch one kind of error whatever the package raises. As the package does,
+Corrupt files, and tensors of a dtype numpy lacks (bfloat16), raise ValueError, so callers catch one kind of error
+whatever the package raises. As the package does,
 a 0-d array is stored with shape [1] (only BN's `num_batches_tracked` counters are 0-d, and exports drop them).
 """
 from __future__ import annotations
@@ -19,5 +20,5 @@ def write(path: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str] |
 def read(path: Path) -> dict[str, np.ndarray]:
     try:
         return load_file(str(path))
-    except SafetensorError as e:
+    except (SafetensorError, TypeError) as e:  # TypeError: "data type 'bfloat16' not understood"
         raise ValueError(f"{path}: {e}") from e
