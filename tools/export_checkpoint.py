@@ -8,7 +8,8 @@ CHECKPOINT: .pth / .pth.tar / .pt (a plain state_dict, {"state_dict": ...} or {"
 layout. The architecture (block, layers, widths, stem, num_classes, CBAM reduction/kernel/stages) is read from
 the tensor shapes; what they cannot say (input size, resize, mean/std, labels, name) comes from the flags.
 Writes OUT_DIR/config.json, OUT_DIR/model.safetensors (float32, num_batches_tracked dropped, prefixes
-stripped, names otherwise kept) and OUT_DIR/labels.txt when labels are given. Only .pth needs torch.
+stripped, names otherwise kept) and OUT_DIR/labels.txt when labels are given. Only .pth needs torch; .safetensors needs
+the `safetensors` package (numpy API).
 """
 from __future__ import annotations
 
