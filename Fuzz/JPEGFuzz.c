@@ -8,15 +8,7 @@
 #include <string.h>
 
 #include "CJPEG.h"
-
-#define CHECK(condition, ...)                                           \
-    do {                                                                \
-        if (!(condition)) {                                             \
-            fprintf(stderr, "invariant broken: " __VA_ARGS__);          \
-            fprintf(stderr, "\n");                                      \
-            abort();                                                    \
-        }                                                               \
-    } while (0)
+#include "FuzzCheck.h"
 
 static void check_result(const CBAMJPEGImage *result, CBAMJPEGStatus status) {
     CHECK(status == result->status, "returned %d, result says %d", status, result->status);

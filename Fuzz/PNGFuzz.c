@@ -7,19 +7,11 @@
 #include <string.h>
 
 #include "CPNG.h"
+#include "FuzzCheck.h"
 
 // Small enough that a legitimate decode stays far below the malloc limit (4 Mpixels: 12 MB of RGB,
 // at most 32 MB of interlaced 16-bit RGBA rows), so an allocation over it is always the decoder's fault.
 static const CBAMPNGOptions limits = {.max_pixels = 1u << 22, .max_side = 1u << 14};
-
-#define CHECK(condition, ...)                                           \
-    do {                                                                \
-        if (!(condition)) {                                             \
-            fprintf(stderr, "invariant broken: " __VA_ARGS__);          \
-            fprintf(stderr, "\n");                                      \
-            abort();                                                    \
-        }                                                               \
-    } while (0)
 
 static void check_result(const CBAMPNGImage *result, CBAMPNGStatus status) {
     CHECK(status == result->status, "returned %d, result says %d", status, result->status);

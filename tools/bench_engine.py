@@ -28,28 +28,24 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import save_file
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cbam_torch import CBAMResNet  # noqa: E402
-from make_engine_fixtures import R50_CONFIG, measure_batchnorm, randomise  # noqa: E402
-from safetensors.torch import save_file  # noqa: E402
+from cbamtools.config import cbam_resnet20_cifar, cbam_resnet50
+from cbamtools.model import CBAMResNet, load_model_directory
+from cbamtools.random_weights import measure_batchnorm, randomise
 
 ROOT = Path(__file__).resolve().parent.parent
-R20_CONFIG = {"block": "basic", "layers": [3, 3, 3], "widths": [16, 32, 64], "stem": "cifar", "num_classes": 10,
-              "attention": {"type": "cbam", "reduction": 16, "kernel_size": 7, "stages": [True, True, True]},
-              "input": {"size": 32, "resize": 32, "mean": [0.4914, 0.4822, 0.4465], "std": [0.2470, 0.2435, 0.2616]}}
 DEFAULT_MODEL = ROOT / "models" / "cbam-resnet10-cifar10"
-MODELS = {"cbam-resnet50": (R50_CONFIG, 224), "cbam-resnet20-cifar": (R20_CONFIG, 32), DEFAULT_MODEL.name: (None, 32)}
+MODELS = {"cbam-resnet50": (cbam_resnet50, 224), "cbam-resnet20-cifar": (cbam_resnet20_cifar, 32), DEFAULT_MODEL.name: (None, 32)}
 CASES = [("cbam-resnet50", 1), ("cbam-resnet50", 8), ("cbam-resnet20-cifar", 1), ("cbam-resnet20-cifar", 64),
          (DEFAULT_MODEL.name, 1), (DEFAULT_MODEL.name, 8), (DEFAULT_MODEL.name, 64)]
 
 
 def build_model(name: str, workdir: Path) -> tuple[Path, torch.nn.Module]:
     if name == DEFAULT_MODEL.name:
-        from evaluate_service import load_torch_model
-        return DEFAULT_MODEL, load_torch_model(DEFAULT_MODEL)[0]
-    config, size = MODELS[name]
-    config = {"format": "cbam-resnet/1", "name": name, **config}
+        return DEFAULT_MODEL, load_model_directory(DEFAULT_MODEL)[0]
+    make_config, size = MODELS[name]
+    config = make_config(name)
     directory = workdir / name
     model = CBAMResNet(config)
     if (directory / "model.pt").exists():

@@ -7,7 +7,7 @@ from --threads concurrent connections so the service's batching is exercised; re
     python3 tools/evaluate_service.py --url http://127.0.0.1:8080 --data /path/to/train \
         --files models/cbam-resnet10-cifar10/validation_files.txt --threads 16 --predictions-out service.json
 
-PyTorch mode: the same files through tools/cbam_torch.py with the model directory's weights and torchvision's
+PyTorch mode: the same files through the reference model (tools/cbamtools/model.py) with the model directory's weights and torchvision's
 preprocessing (Image.open(f).convert("RGB"), Resize(resize), CenterCrop(size), ToTensor, Normalize):
 
     python3 tools/evaluate_service.py --pytorch models/cbam-resnet10-cifar10 --data ... --files ... \
@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
-CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+from cbamtools.config import read_labels
 
 
 class EvaluationError(Exception):
@@ -45,12 +45,6 @@ def read_files(list_path: Path | None, data: Path) -> list[str]:
     if not files:
         raise EvaluationError(f"no files to evaluate (from {list_path or data})")
     return files
-
-
-def read_labels(model_dir: Path | None) -> list[str]:
-    if model_dir is not None and (model_dir / "labels.txt").exists():
-        return [line.strip() for line in (model_dir / "labels.txt").read_text().splitlines() if line.strip()]
-    return CIFAR10
 
 
 def true_index(rel: str, labels: list[str]) -> int:
@@ -152,36 +146,16 @@ def latency_summary(latencies: list[float]) -> dict:
     return {"mean": round(1000 * statistics.fmean(latencies), 2), "p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99)}
 
 
-def load_torch_model(model_dir: Path):
-    """(model in eval mode, torchvision preprocessing, config) of a model directory, via tools/cbam_torch.py."""
-    from torchvision import transforms
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import safetensors_io
-    from cbam_torch import CBAMResNet, load_weights
-    from checkpoint_config import detect_layout
-
-    config = json.loads((model_dir / "config.json").read_text())
-    weights = model_dir / "model.safetensors"
-    arrays = safetensors_io.read(weights)
-    layout = detect_layout({name: a.shape for name, a in arrays.items()})
-    model = CBAMResNet(config, layout="authors" if layout.kind == "authors" else "canonical",
-                       mlp_kind=layout.mlp, bias=layout.bias, mlp_name=layout.mlp_name)
-    try:
-        load_weights(model, arrays, weights)
-    except ValueError as e:
-        raise EvaluationError(str(e)) from None
-    inp = config["input"]
-    preprocess = transforms.Compose([transforms.Resize(inp["resize"]), transforms.CenterCrop(inp["size"]),
-                                     transforms.ToTensor(), transforms.Normalize(inp["mean"], inp["std"])])
-    return model.eval(), preprocess, config
-
-
 def evaluate_pytorch(args, files: list[str], labels: list[str]) -> dict:
     import torch
     from PIL import Image
 
-    model, preprocess, _ = load_torch_model(Path(args.pytorch))
+    from cbamtools.model import load_model_directory
+
+    try:
+        model, preprocess, _ = load_model_directory(Path(args.pytorch))
+    except ValueError as e:
+        raise EvaluationError(str(e)) from None
     torch.set_num_threads(args.torch_threads)
     predictions: dict[str, int] = {}
     t0 = time.perf_counter()

@@ -8,7 +8,8 @@ CHECKPOINT: .pth / .pth.tar / .pt (a plain state_dict, {"state_dict": ...} or {"
 layout. The architecture (block, layers, widths, stem, num_classes, CBAM reduction/kernel/stages) is read from
 the tensor shapes; what they cannot say (input size, resize, mean/std, labels, name) comes from the flags.
 Writes OUT_DIR/config.json, OUT_DIR/model.safetensors (float32, num_batches_tracked dropped, prefixes
-stripped, names otherwise kept) and OUT_DIR/labels.txt when labels are given. Only .pth needs torch.
+stripped, names otherwise kept) and OUT_DIR/labels.txt when labels are given. Only .pth needs torch; .safetensors needs
+the `safetensors` package (numpy API).
 """
 from __future__ import annotations
 
@@ -20,15 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import safetensors_io  # noqa: E402
-from checkpoint_config import IGNORED_SUFFIXES, CheckpointError, check_shapes, infer_config, strip_prefixes  # noqa: E402
+from cbamtools import safetensors_io
+from cbamtools.checkpoint import IGNORED_SUFFIXES, CheckpointError, check_shapes, infer_config, strip_prefixes
+from cbamtools.config import cifar10_input, imagenet_input, input_config, model_config
+from cbamtools.datasets import CIFAR10_CLASSES
 
-PRESETS = {
-    "cifar10": {"size": 32, "resize": 32, "mean": [0.4914, 0.4822, 0.4465], "std": [0.2470, 0.2435, 0.2616],
-                "labels": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]},
-    "imagenet": {"size": 224, "resize": 256, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "labels": None},
-}
+PRESETS = {"cifar10": (cifar10_input(), CIFAR10_CLASSES), "imagenet": (imagenet_input(), None)}  # (input, labels)
 STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model")
 
 
@@ -39,8 +37,8 @@ def load_tensors(path: Path, trust_pickle: bool = False) -> dict[str, np.ndarray
     if path.name.endswith(".safetensors"):
         try:
             return safetensors_io.read(path)
-        except (ValueError, KeyError, json.JSONDecodeError) as e:
-            raise CheckpointError("corrupt_checkpoint", f"{path} is not a valid safetensors file: {e}") from e
+        except ValueError as e:
+            raise CheckpointError("corrupt_checkpoint", f"not a valid safetensors file: {e}") from e
     try:
         import torch
     except ImportError as e:
@@ -79,7 +77,7 @@ def prepare(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def input_section(args: argparse.Namespace) -> dict:
-    preset = PRESETS[args.preset] if args.preset else {}
+    preset = PRESETS[args.preset][0] if args.preset else {}
     size = args.input_size or preset.get("size")
     if size is None:
         raise CheckpointError("missing_input", "the checkpoint does not say its input size: pass --input-size (with "
@@ -93,7 +91,7 @@ def input_section(args: argparse.Namespace) -> dict:
         raise CheckpointError("invalid_input", f"--mean and --std need 3 values each, std > 0; got mean {mean}, std {std}")
     if resize < size:
         raise CheckpointError("invalid_input", f"--resize ({resize}) must be >= --input-size ({size})")
-    return {"size": size, "resize": resize, "mean": mean, "std": std, "exif_transpose": not args.no_exif_transpose}
+    return input_config(size, resize, mean, std, exif_transpose=not args.no_exif_transpose)
 
 
 def labels_for(args: argparse.Namespace, num_classes: int) -> list[str] | None:
@@ -102,7 +100,7 @@ def labels_for(args: argparse.Namespace, num_classes: int) -> list[str] | None:
         while labels and not labels[-1]:
             labels.pop()
     elif args.preset:
-        labels = PRESETS[args.preset]["labels"]
+        labels = PRESETS[args.preset][1]
     else:
         return None
     if labels is not None and len(labels) != num_classes:
@@ -122,11 +120,8 @@ def export(checkpoint: Path, out_dir: Path, args: argparse.Namespace) -> dict:
     shapes = {n: tuple(a.shape) for n, a in tensors.items()}
     arch, layout = infer_config(shapes)
     check_shapes(shapes, arch, layout)
-    config = {"format": arch["format"], "name": args.name or out_dir.name, **{k: arch[k] for k in
-              ("block", "layers", "widths", "stem", "num_classes")}}
-    if arch["attention"] is not None:
-        config["attention"] = arch["attention"]
-    config["input"] = input_section(args)
+    config = model_config(arch["block"], arch["layers"], arch["widths"], arch["stem"], arch["num_classes"],
+                          arch["attention"], input_section(args), name=args.name or out_dir.name)
     labels = labels_for(args, arch["num_classes"])
 
     out_dir.mkdir(parents=True, exist_ok=True)

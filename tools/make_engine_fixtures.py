@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,72 +25,37 @@ import torch
 import torch.nn as nn
 from safetensors.torch import save_file
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cbam_torch import CBAM, CBAMResNet  # noqa: E402
+from cbamtools.config import cbam_attention, cbam_resnet50, input_config, model_config
+from cbamtools.datasets import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
+from cbamtools.model import CBAM, CBAMResNet, multiply_adds
+from cbamtools.random_weights import measure_batchnorm, randomise
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "Tests" / "CBAMEngineTests" / "Fixtures"
-IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
-CIFAR_LABELS = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 # name: (config, layout options, input shape [N, 3, H, W], labels, module prefix)
 CASES = {
     # Bottleneck blocks + ImageNet stem, canonical layout with 1x1-conv MLP and no bias, odd input size 97.
     "bottleneck_imagenet": (
-        {"block": "bottleneck", "layers": [2, 1, 1, 1], "widths": [8, 16, 24, 32], "stem": "imagenet", "num_classes": 10,
-         "attention": {"type": "cbam", "reduction": 4, "kernel_size": 7, "stages": [True, True, True, True]},
-         "input": {"size": 97, "resize": 110, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}},
+        model_config("bottleneck", [2, 1, 1, 1], [8, 16, 24, 32], "imagenet", 10, cbam_attention(4, 7, [True] * 4),
+                     input_config(97, 110, IMAGENET_MEAN, IMAGENET_STD), name="bottleneck_imagenet"),
         {"layout": "canonical", "mlp_kind": "conv", "bias": False, "mlp_name": "mlp"}, (2, 3, 97, 97), None, False),
     # Basic blocks + CIFAR stem, CBAM only in stages 2-3, 3x3 spatial kernel, Linear MLP with bias named `fc`, batch 3.
     "basic_cifar_selective": (
-        {"block": "basic", "layers": [2, 2, 2], "widths": [16, 32, 64], "stem": "cifar", "num_classes": 10,
-         "attention": {"type": "cbam", "reduction": 8, "kernel_size": 3, "stages": [False, True, True]},
-         "input": {"size": 32, "resize": 32, "mean": [0.4914, 0.4822, 0.4465], "std": [0.2470, 0.2435, 0.2616]}},
-        {"layout": "canonical", "mlp_kind": "linear", "bias": True, "mlp_name": "fc"}, (3, 3, 32, 32), CIFAR_LABELS, False),
+        model_config("basic", [2, 2, 2], [16, 32, 64], "cifar", 10, cbam_attention(8, 3, [False, True, True]),
+                     input_config(32, 32, CIFAR10_MEAN, CIFAR10_STD), name="basic_cifar_selective"),
+        {"layout": "canonical", "mlp_kind": "linear", "bias": True, "mlp_name": "fc"}, (3, 3, 32, 32), CIFAR10_CLASSES, False),
     # The CBAM authors' layout (ChannelGate/SpatialGate, BN after the 7x7 conv, (max, mean)), saved from
     # DataParallel with a `module.` prefix; a non-square input.
     "authors_module_prefix": (
-        {"block": "basic", "layers": [1, 1, 1], "widths": [16, 24, 32], "stem": "cifar", "num_classes": 7,
-         "attention": {"type": "cbam", "reduction": 4, "kernel_size": 7, "stages": [True, True, True]},
-         "input": {"size": 32, "resize": 36, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}},
+        model_config("basic", [1, 1, 1], [16, 24, 32], "cifar", 7, cbam_attention(4, 7, [True] * 3),
+                     input_config(32, 36, IMAGENET_MEAN, IMAGENET_STD), name="authors_module_prefix"),
         {"layout": "authors"}, (2, 3, 40, 28), None, True),
 }
-
-R50_CONFIG = {"block": "bottleneck", "layers": [3, 4, 6, 3], "widths": [64, 128, 256, 512], "stem": "imagenet",
-              "num_classes": 1000, "attention": {"type": "cbam", "reduction": 16, "kernel_size": 7, "stages": [True] * 4},
-              "input": {"size": 224, "resize": 256, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}}
 
 
 def cbam_modules(model: nn.Module) -> list[CBAM]:
     return [m for m in model.modules() if isinstance(m, CBAM)]
-
-
-def randomise(model: nn.Module, generator: torch.Generator) -> None:
-    """He-initialised convs and Linears; BN affine parameters spread around 1 and 0, with the last BN of each
-    block smaller (as in trained ResNets), so that residual sums stay O(1)."""
-    for name, m in model.named_modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            fan_in = m.weight[0].numel()
-            m.weight.data = torch.randn(m.weight.shape, generator=generator) * math.sqrt(2.0 / fan_in)
-            if m.bias is not None:
-                m.bias.data = torch.randn(m.bias.shape, generator=generator) * 0.1
-        elif isinstance(m, nn.BatchNorm2d):
-            last = name.endswith(("bn2", "bn3")) and "layer" in name
-            low, high = (0.2, 0.6) if last else (0.6, 1.4)
-            m.weight.data = low + (high - low) * torch.rand(m.weight.shape, generator=generator)
-            m.bias.data = torch.randn(m.bias.shape, generator=generator) * 0.1
-
-
-@torch.no_grad()
-def measure_batchnorm(model: nn.Module, inputs: torch.Tensor) -> None:
-    """Running statistics = the exact batch statistics of `inputs` (cumulative average, one batch)."""
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None
-    model.train()
-    model(inputs)
-    model.eval()
 
 
 def pre_sigmoid(p: torch.Tensor) -> torch.Tensor:
@@ -158,27 +121,10 @@ def report(name: str, model: CBAMResNet, x: torch.Tensor) -> dict[str, torch.Ten
     return expected
 
 
-@torch.no_grad()
-def multiply_adds(model: nn.Module, x: torch.Tensor) -> int:
-    """Multiply-adds of every Conv2d and Linear call (the CBAM MLP runs twice: avg and max), counted by hooks."""
-    total = 0
-
-    def count(m: nn.Module, _inputs, out: torch.Tensor) -> None:
-        nonlocal total
-        per_output = m.weight[0].numel()  # in_channels * k * k, or in_features
-        total += out.numel() * per_output
-
-    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    model(x)
-    for h in hooks:
-        h.remove()
-    return total
-
-
-def write_case(directory: Path, name: str, config: dict, options: dict, shape: tuple, labels: list[str] | None,
+def write_case(directory: Path, config: dict, options: dict, shape: tuple, labels: list[str] | None,
                module_prefix: bool, seed: int) -> None:
     generator = torch.Generator().manual_seed(seed)
-    config = {"format": "cbam-resnet/1", "name": name, **config}
+    name = config["name"]
     model = CBAMResNet(config, **options)
     n, _, h, w = shape
     condition(model, torch.randn((max(8, n), 3, h, w), generator=generator), generator)
@@ -207,11 +153,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     if args.r50:
-        write_case(args.r50, "cbam-resnet50-random", R50_CONFIG, {"layout": "canonical", "mlp_kind": "conv", "bias": False},
+        write_case(args.r50, cbam_resnet50("cbam-resnet50-random"), {"layout": "canonical", "mlp_kind": "conv", "bias": False},
                    (2, 3, 224, 224), None, False, args.seed)
         return
     for i, (name, (config, options, shape, labels, prefix)) in enumerate(CASES.items()):
-        write_case(FIXTURES / name, name, config, options, shape, labels, prefix, args.seed + i)
+        write_case(FIXTURES / name, config, options, shape, labels, prefix, args.seed + i)
     total = sum(f.stat().st_size for f in FIXTURES.rglob("*") if f.is_file())
     print(f"fixtures: {total / 1e6:.2f} MB in {FIXTURES}")
     assert total <= 3_000_000, "fixtures exceed 3 MB"

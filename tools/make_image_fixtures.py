@@ -27,6 +27,8 @@ import zlib
 import numpy as np
 from PIL import Image, ImageOps
 
+from cbamtools.datasets import CIFAR10_MEAN, CIFAR10_STD
+
 # A small program that writes 4-component JPEGs from raw CMYK: CMYK with or without the Adobe marker, or YCCK.
 CMYK_WRITER_C = r"""
 #include <stdio.h>
@@ -371,7 +373,7 @@ def make_preprocess(fx, photo):
     import torch
     from torchvision import transforms
 
-    mean, std = [0.4914, 0.4822, 0.4465], [0.2470, 0.2435, 0.2616]
+    mean, std = CIFAR10_MEAN, CIFAR10_STD
     buf = io.BytesIO()
     photo.save(buf, "JPEG", quality=85)
     big = fx.write("preprocess/photo_640x480.jpg", buf.getvalue())

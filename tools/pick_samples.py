@@ -17,8 +17,7 @@ import shutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from evaluate_service import load_torch_model, read_labels  # noqa: E402
+from cbamtools.config import read_labels
 
 
 def main() -> int:
@@ -32,10 +31,12 @@ def main() -> int:
     import torch
     from PIL import Image
 
+    from cbamtools.model import load_model_directory
+
     labels = read_labels(args.model_dir)
     files = sorted(line.strip() for line in args.files.read_text().splitlines() if line.strip())
     chosen = [rel for cls in labels for rel in [f for f in files if Path(f).parent.name == cls][:args.per_class]]
-    model, preprocess, _ = load_torch_model(args.model_dir)
+    model, preprocess, _ = load_model_directory(args.model_dir)
     out_dir = args.model_dir / "samples"
     out_dir.mkdir(exist_ok=True)
     with torch.no_grad():

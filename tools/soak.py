@@ -26,7 +26,6 @@ import os
 import random
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -34,6 +33,8 @@ import urllib.parse
 import zlib
 from collections import Counter, defaultdict
 from pathlib import Path
+
+from cbamtools.server import LocalServer, ServerError
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "cbam-resnet10-cifar10"
@@ -121,34 +122,6 @@ class Payloads:
 
 
 # ----------------------------------------------------------------------------------------------------- server
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(binary: Path, max_body: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "CBAM_HOST": "127.0.0.1", "CBAM_PORT": str(port), "CBAM_LOG_LEVEL": "warning",
-           "CBAM_MAX_BODY_BYTES": str(max_body)}
-    env.pop("CBAM_API_KEY", None)
-    process = subprocess.Popen([str(binary), "serve"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"soak: cbam-serve exited with {process.returncode}")
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            c.request("GET", "/healthz")
-            if c.getresponse().status == 200:
-                return process, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    sys.exit("soak: cbam-serve did not answer /healthz within 60 s")
-
 
 def memory(pid: int) -> dict[str, int]:
     """VmRSS and VmHWM of `pid` in kB."""
@@ -276,7 +249,11 @@ def main() -> int:
             sys.exit(f"soak: only loopback servers, not {parsed.hostname}")
         base, pid = args.url, args.pid
     else:
-        process, base = start_server(args.bin, args.max_body_bytes)
+        try:
+            server = LocalServer(args.bin, {"CBAM_API_KEY": None, "CBAM_MAX_BODY_BYTES": str(args.max_body_bytes)})
+        except ServerError as error:
+            sys.exit(f"soak: {error}")
+        process, base = server.process, server.base
         pid = process.pid
     parsed = urllib.parse.urlsplit(base)
     payloads = Payloads(args.samples)
@@ -343,11 +320,7 @@ def main() -> int:
     if died:
         problems.append(f"the server exited with {process.returncode}")
     if process is not None and not died:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        server.stop(timeout_s=15)
     for problem in problems:
         print("FAIL: " + problem)
     return 1 if problems else 0

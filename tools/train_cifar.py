@@ -27,12 +27,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cbam_torch import CBAMResNet, load_weights  # noqa: E402
-from cifar_split import split_files  # noqa: E402
-
-MEAN = [0.4914, 0.4822, 0.4465]
-STD = [0.2470, 0.2435, 0.2616]
+from cbamtools import safetensors_io
+from cbamtools.config import cbam_attention, cifar10_input, model_config as cbam_config
+from cbamtools.datasets import CIFAR10_MEAN, CIFAR10_STD, split_files
+from cbamtools.model import CBAMResNet, load_weights, multiply_adds
 
 
 def decode_all(data: Path, items: list[tuple[str, int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,8 +66,8 @@ def load_cache(data: Path, cache: Path, per_class_val: int, seed: int):
 
 def normalize(x: torch.Tensor) -> torch.Tensor:
     """uint8 NCHW -> float, exactly ToTensor + Normalize."""
-    mean = torch.tensor(MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(STD).view(1, 3, 1, 1)
+    mean = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
     return (x.float() / 255.0 - mean) / std
 
 
@@ -105,9 +103,8 @@ def read_weights(source: Path) -> dict[str, torch.Tensor]:
     """The tensors of a training checkpoint (`{"state_dict": ...}`) or of a model directory / `model.safetensors`
     (an exported model, which has no BN `num_batches_tracked` counters)."""
     if source.is_dir() or source.suffix == ".safetensors":
-        from safetensors_io import read
         file = source / "model.safetensors" if source.is_dir() else source
-        return {name: torch.from_numpy(a) for name, a in read(file).items()}
+        return {name: torch.from_numpy(a) for name, a in safetensors_io.read(file).items()}
     return torch.load(source)["state_dict"]
 
 
@@ -153,34 +150,8 @@ def grow_from(model: CBAMResNet, source: Path) -> list[str]:
 def model_config(args) -> dict:
     layers = [int(v) for v in args.layers.split(",")]
     widths = [int(v) for v in args.widths.split(",")]
-    return {
-        "format": "cbam-resnet/1", "name": args.name, "block": "basic", "layers": layers, "widths": widths,
-        "stem": "cifar", "num_classes": 10,
-        "attention": {"type": "cbam", "reduction": args.reduction, "kernel_size": args.kernel_size,
-                      "stages": [True] * len(layers)},
-        "input": {"size": 32, "resize": 32, "mean": MEAN, "std": STD, "exif_transpose": True},
-    }
-
-
-def count_macs(model: nn.Module) -> int:
-    """Multiply-accumulates of one 32x32 forward pass (convs and linears; CBAM's pooling/elementwise not counted)."""
-    macs = 0
-
-    def conv_hook(m, inp, out):
-        nonlocal macs
-        macs += out.numel() // out.shape[0] * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
-
-    def linear_hook(m, inp, out):
-        nonlocal macs
-        macs += out.numel() // out.shape[0] * m.in_features
-
-    hooks = [m.register_forward_hook(conv_hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
-    hooks += [m.register_forward_hook(linear_hook) for m in model.modules() if isinstance(m, nn.Linear)]
-    with torch.no_grad():
-        model.eval()(torch.zeros(1, 3, 32, 32))
-    for h in hooks:
-        h.remove()
-    return macs
+    return cbam_config("basic", layers, widths, "cifar", 10, cbam_attention(args.reduction, args.kernel_size, [True] * len(layers)),
+                       cifar10_input(exif_transpose=True), name=args.name)
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 500, bf16: bool = False) -> tuple[float, float]:
@@ -245,7 +216,7 @@ def main() -> None:
     config = model_config(args)
     model = CBAMResNet(config)
     params = sum(p.numel() for p in model.parameters())
-    macs = count_macs(model)
+    macs = multiply_adds(model.eval(), torch.zeros(1, 3, 32, 32))  # one 32x32 image
     model = model.to(memory_format=memory_format)
     print(f"model {config['widths']} x {config['layers']}: {params / 1e6:.3f} M params, {macs / 1e6:.1f} M MACs", flush=True)
 

@@ -8,13 +8,11 @@ final class Checkpoint {
     private var used: Set<String> = []
     /// Elements of the tensors read so far that are trainable parameters (not BN running statistics).
     private(set) var parameterCount = 0
-    let hadModulePrefix: Bool
 
     init(_ file: SafeTensors) {
         self.file = file
         let names = file.entries.keys.filter { !$0.hasSuffix("num_batches_tracked") }
         let prefixed = !names.isEmpty && names.allSatisfy { $0.hasPrefix("module.") }
-        hadModulePrefix = prefixed
         storedNames = Dictionary(uniqueKeysWithValues: names.map { (prefixed ? String($0.dropFirst(7)) : $0, $0) })
     }
 
@@ -36,11 +34,6 @@ final class Checkpoint {
         used.insert(name)
         if !name.hasSuffix("running_mean") && !name.hasSuffix("running_var") { parameterCount += entry.count }
         return try file.floats(stored)
-    }
-
-    /// The values of `name` if the checkpoint has it, else nil.
-    func optionalTensor(_ name: String, shape: [Int]) throws(ModelError) -> [Float]? {
-        contains(name) ? try tensor(name, shape: shape) : nil
     }
 
     /// Fails if any tensor was never asked for.

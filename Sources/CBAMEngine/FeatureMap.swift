@@ -12,9 +12,4 @@ struct FeatureMap {
     /// Elements of one channel across the batch: N·H·W.
     var plane: Int { batch * height * width }
     var count: Int { channels * plane }
-
-    /// The same buffer read as a map of another shape (a layer writing its output into `data`).
-    func reshaped(channels: Int, height: Int, width: Int) -> FeatureMap {
-        FeatureMap(data: data, channels: channels, batch: batch, height: height, width: width)
-    }
 }

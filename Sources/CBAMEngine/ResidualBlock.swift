@@ -12,10 +12,6 @@ struct ResidualBlock {
 
     var outChannels: Int { convolutions.last!.outChannels }
 
-    func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
-        convolutions.reduce((height, width)) { $1.outputSize(height: $0.0, width: $0.1) }
-    }
-
     /// Runs the block on `input` (in `buffers.input`); returns the output, which is in `buffers.output`.
     /// Convolutions ping-pong between the two temporaries; the shortcut goes to whichever is free by then.
     func callAsFunction(_ input: FeatureMap, buffers: BlockBuffers, workspace: Workspace) -> FeatureMap {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CBAMEngine
 import Foundation
+import HTTPServer
 
 /// `cbam-serve inspect`: what a model directory holds — architecture, size, cost, and its CBAM layers.
 struct Inspect: AsyncParsableCommand {
@@ -21,9 +22,7 @@ struct Inspect: AsyncParsableCommand {
         }
         let summary = loaded.summary()
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+            print(String(decoding: try JSONBodyEncoder.encode(summary), as: UTF8.self))
         } else {
             print(Self.describe(summary, config: loaded.config))
         }

@@ -3,6 +3,7 @@ import CBAMEngine
 import CBAMImage
 import CBAMService
 import Foundation
+import HTTPServer
 
 /// `cbam-serve predict`: classifies inputs and prints one JSON result per image.
 struct Predict: AsyncParsableCommand {
@@ -90,10 +91,7 @@ struct Predict: AsyncParsableCommand {
         }
         flush()
         let output = PredictionOutput(model: classifier.config.name, results: results.compactMap { $0 })
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        FileHandle.standardOutput.write(try encoder.encode(output) + Data("\n".utf8))
+        FileHandle.standardOutput.write(Data(try JSONBodyEncoder.encode(output) + Array("\n".utf8)))
         if failed { throw ExitCode(1) }
     }
 
@@ -126,19 +124,16 @@ struct Predict: AsyncParsableCommand {
 }
 
 /// The JSON `predict` prints: `{"model": ..., "results": [{"input", "index", "logits"?, "predictions", "attention"?}]}`,
-/// or `{"input", "error": {"code", "message"}}` for an input that could not be classified.
+/// or `{"input", "error": {"code", "message"}}` for an input that could not be classified. Written by the REST API's
+/// `JSONBodyEncoder`, fields in this order; a non-finite logit or probability is null, as in the API.
 struct PredictionOutput: Encodable {
     let model: String
     let results: [Entry]
 
-    /// The same prediction and attention-layer objects as the REST API's.
+    /// The same prediction, attention-layer and error objects as the REST API's.
     typealias Prediction = CBAMService.Prediction
     typealias Attention = AttentionLayer
-
-    struct Failure: Encodable {
-        let code: String
-        let message: String
-    }
+    typealias Failure = ErrorResponse.Detail
 
     struct Entry: Encodable {
         let input: String

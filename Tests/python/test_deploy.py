@@ -23,18 +23,15 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
-import tempfile
 import threading
-import time
-import urllib.error
-import urllib.request
 from functools import lru_cache
 from pathlib import Path
 
 import pytest
 import yaml
+
+from cbamtools.server import LocalServer, request  # tools/ is on the path (conftest.py)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -362,21 +359,6 @@ def source_routes() -> set[str]:
     return routes
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_get(url: str, headers: dict | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-
-
 LIVE_API_KEY = "test-deploy-key-0123456789abcdef"
 
 
@@ -392,32 +374,8 @@ def live_server_unavailable_reason() -> str | None:
 @contextlib.contextmanager
 def running_server(**settings: str):
     """`cbam-serve serve` with the default model on a free loopback port, configured only through CBAM_*."""
-    port = free_port()
-    env = {**os.environ, "CBAM_HOST": "127.0.0.1", "CBAM_PORT": str(port), "CBAM_THREADS": "1",
-           "CBAM_DRAIN_TIMEOUT_S": "3", "CBAM_LOG_LEVEL": "warning", **settings}
-    log = tempfile.TemporaryFile()          # a file, not a pipe: a chatty server never blocks on it
-    process = subprocess.Popen([str(server_binary()), "serve"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"cbam-serve serve exited with {process.returncode}: {log.read().decode()[-2000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail("cbam-serve serve did not answer GET /healthz within 60 s")
-            try:
-                if http_get(base + "/healthz", timeout=1)[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
-        yield {"base": base, "port": port, "process": process}
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        log.close()
+    with LocalServer(server_binary(), {"CBAM_THREADS": "1", "CBAM_DRAIN_TIMEOUT_S": "3", **settings}) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -437,7 +395,7 @@ def require(live):
 
 
 def live_routes(live) -> set[str]:
-    status, body = http_get(live["base"] + "/openapi.json", {"Authorization": f"Bearer {LIVE_API_KEY}"})
+    status, body = request(live.base + "/openapi.json", headers={"Authorization": f"Bearer {LIVE_API_KEY}"})
     assert status == 200, f"GET /openapi.json answered {status}"
     return set(json.loads(body)["paths"])
 
@@ -874,18 +832,18 @@ def test_healthcheck_script_succeeds_only_on_http_200():
 def test_live_server_answers_every_probe_without_the_api_key(live_server):
     live_server = require(live_server)
     for where, path in probe_paths().items():
-        status, body = http_get(live_server["base"] + path)
+        status, body = request(live_server.base + path)
         assert status == 200, f"{where}: GET {path} without a key answered {status}: {body[:200]!r}"
-    assert run_healthcheck(live_server["port"]).returncode == 0
+    assert run_healthcheck(live_server.port).returncode == 0
 
 
 def test_live_server_takes_the_api_key_from_the_environment(live_server):
     # Kubernetes and KServe hand the key over only as CBAM_API_KEY (from the Secret).
     live_server = require(live_server)
-    status, _ = http_get(live_server["base"] + "/v1/models")
+    status, _ = request(live_server.base + "/v1/models")
     assert status == 401, f"with CBAM_API_KEY set, GET /v1/models without a key answered {status}: " \
                           "the server does not take its API key from the environment"
-    authorized, _ = http_get(live_server["base"] + "/v1/models", {"Authorization": f"Bearer {LIVE_API_KEY}"})
+    authorized, _ = request(live_server.base + "/v1/models", headers={"Authorization": f"Bearer {LIVE_API_KEY}"})
     assert authorized == 200
 
 
@@ -900,8 +858,7 @@ def test_inference_service_is_named_after_the_default_model():
 def test_live_server_serves_the_inference_service_model_name(live_server):
     live_server = require(live_server)
     name = inference_service()["metadata"]["name"]
-    status, body = http_get(live_server["base"] + f"/v2/models/{name}",
-                            {"Authorization": f"Bearer {LIVE_API_KEY}"})
+    status, body = request(live_server.base + f"/v2/models/{name}", headers={"Authorization": f"Bearer {LIVE_API_KEY}"})
     assert status == 200, f"the InferenceService is named {name}, but the server does not know that model: {body[:300]!r}"
 
 
@@ -910,7 +867,7 @@ def test_live_server_stops_cleanly_on_sigterm():
     if live_server_unavailable_reason():
         pytest.skip(f"no live server: {live_server_unavailable_reason()}")
     with running_server() as live:                    # CBAM_DRAIN_TIMEOUT_S=3
-        process = live["process"]
+        process = live.process
         process.send_signal(signal.SIGTERM)
         try:
             code = process.wait(timeout=3 + 10)
@@ -925,7 +882,7 @@ def test_empty_api_key_means_no_key_as_compose_passes_it():
         pytest.skip(f"no live server: {live_server_unavailable_reason()}")
     assert compose_service()["environment"]["CBAM_API_KEY"] == "${CBAM_API_KEY:-}"
     with running_server(CBAM_API_KEY="") as live:
-        status, body = http_get(live["base"] + "/v1/models")
+        status, body = request(live.base + "/v1/models")
         assert status == 200, f"with CBAM_API_KEY empty, GET /v1/models answered {status}: {body[:200]!r}"
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-import evaluate_service  # noqa: E402
+import evaluate_service  # tools/ is on the path (conftest.py)
+from cbamtools.datasets import CIFAR10_CLASSES
 
-LABELS = evaluate_service.CIFAR10
+LABELS = CIFAR10_CLASSES
 
 
 class StandIn(BaseHTTPRequestHandler):

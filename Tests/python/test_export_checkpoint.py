@@ -2,18 +2,13 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-TOOLS = Path(__file__).resolve().parents[2] / "tools"
-sys.path.insert(0, str(TOOLS))
-
-import export_checkpoint  # noqa: E402
-import safetensors_io  # noqa: E402
-from checkpoint_config import CheckpointError, Layout, check_shapes, expected_shapes, infer_config, strip_prefixes  # noqa: E402
+import export_checkpoint  # tools/ is on the path (conftest.py)
+from cbamtools import safetensors_io
+from cbamtools.checkpoint import CheckpointError, Layout, check_shapes, expected_shapes, infer_config, strip_prefixes
 
 try:
     import torch
@@ -42,7 +37,8 @@ LAYOUTS = [Layout("canonical", "conv", "mlp", False), Layout("canonical", "linea
     arch(layers=(3, 3, 3), widths=(16, 32, 64)),
     arch(block="bottleneck", layers=(3, 4, 6, 3), widths=(64, 128, 256, 512), stem="imagenet", classes=1000),
     arch(layers=(2, 2), widths=(8, 16), reduction=4, kernel=3, stages=(False, True)),
-], ids=["resnet10-cifar", "resnet20-cifar", "resnet50-imagenet", "partial-attention"])
+    arch(layers=(1, 1), widths=(8, 16)),  # r = 16 exceeds the first stage's 8 channels: hidden is 1 in both
+], ids=["resnet10-cifar", "resnet20-cifar", "resnet50-imagenet", "partial-attention", "reduction-above-width"])
 def test_infers_the_config_the_shapes_came_from(config, layout):
     shapes = expected_shapes(config, layout)
     inferred, detected = infer_config(shapes)
@@ -193,7 +189,7 @@ def test_corrupt_safetensors_is_a_clear_error(tmp_path, capsys):
 ], ids=["canonical-conv", "canonical-linear-fc", "authors"])
 @pytest.mark.parametrize("wrap", ["plain", "state_dict-module"])
 def test_pth_export_matches_the_reference_model(tmp_path, layout, kwargs, wrap):
-    from cbam_torch import CBAMResNet
+    from cbamtools.model import CBAMResNet
     config = arch(layers=(1, 2), widths=(8, 16), reduction=4, kernel=3)
     torch.manual_seed(0)
     model = CBAMResNet(config, layout=layout, **kwargs)

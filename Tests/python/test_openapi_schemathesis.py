@@ -19,15 +19,13 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from cbamtools.server import LocalServer, request  # tools/ is on the path (conftest.py)
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "cbam-resnet10-cifar10"
@@ -66,53 +64,12 @@ def schemathesis_command() -> list[str]:
     pytest.skip("schemathesis is not installed (pip install -r tools/requirements-test.txt)")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def request(url: str, *, data: bytes | None = None, headers: dict | None = None) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, data=data, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-
-
 @contextlib.contextmanager
 def running_server(api_key: str | None):
-    port = free_port()
-    env = {**os.environ, "CBAM_HOST": "127.0.0.1", "CBAM_PORT": str(port), "CBAM_THREADS": "1",
-           "CBAM_DRAIN_TIMEOUT_S": "3", "CBAM_LOG_LEVEL": "warning"}
-    env.pop("CBAM_API_KEY", None)
-    if api_key:
-        env["CBAM_API_KEY"] = api_key
-    log = tempfile.TemporaryFile()
-    process = subprocess.Popen([str(server_binary()), "serve"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"cbam-serve serve exited with {process.returncode}: {log.read().decode()[-2000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail("cbam-serve serve did not answer GET /healthz within 60 s")
-            try:
-                if request(base + "/healthz")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
-        yield base
-        assert process.poll() is None, "cbam-serve exited during the schemathesis run"
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        log.close()
+    settings = {"CBAM_THREADS": "1", "CBAM_DRAIN_TIMEOUT_S": "3", "CBAM_API_KEY": api_key or None}
+    with LocalServer(server_binary(), settings) as server:
+        yield server.base
+        assert server.process.poll() is None, "cbam-serve exited during the schemathesis run"
 
 
 def operations(document: dict) -> list[str]:

@@ -1,13 +1,11 @@
 """The training data pipeline: the fixed validation split (numpy) and the tensor augmentation (torch)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-from cifar_split import split_files  # noqa: E402
+from cbamtools.datasets import split_files  # tools/ is on the path (conftest.py)
 
 try:
     import torch
@@ -79,8 +77,8 @@ def test_cutout_zeroes_one_clipped_square_per_image_and_nothing_else():
 @pytest.mark.skipif(torch is None, reason="PyTorch is not installed (training needs it; CI does not train)")
 def test_a_second_cycle_can_start_from_an_exported_model_directory(tmp_path):
     import argparse
-    from cbam_torch import CBAMResNet
-    from safetensors_io import write
+    from cbamtools.model import CBAMResNet
+    from cbamtools.safetensors_io import write
     from train_cifar import init_weights, model_config
     args = argparse.Namespace(layers="1,1", widths="8,16", name="t", reduction=4, kernel_size=3)
     trained = CBAMResNet(model_config(args))
@@ -102,8 +100,8 @@ def test_a_second_cycle_can_start_from_an_exported_model_directory(tmp_path):
 @pytest.mark.skipif(torch is None, reason="PyTorch is not installed (training needs it; CI does not train)")
 def test_a_deeper_network_grown_from_a_shallower_one_computes_the_same_function(tmp_path):
     import argparse
-    from cbam_torch import CBAMResNet
-    from safetensors_io import write
+    from cbamtools.model import CBAMResNet
+    from cbamtools.safetensors_io import write
     from train_cifar import grow_from, model_config
     shallow_args = argparse.Namespace(layers="1,1", widths="8,16", name="t", reduction=4, kernel_size=3)
     shallow = CBAMResNet(model_config(shallow_args))

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cbamtools.server import LocalServer  # tools/ is on the path (conftest.py)
+
 tritonhttp = pytest.importorskip("tritonclient.http")
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
@@ -39,59 +41,21 @@ def serve_binary() -> str:
     return binary
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """A `cbam-serve serve` child process, configured through the environment."""
-
-    def __init__(self, env: dict[str, str]):
-        self.port = free_port()
-        full_env = dict(os.environ, CBAM_HOST="127.0.0.1", CBAM_PORT=str(self.port), CBAM_MODEL=str(MODEL_DIR),
-                        CBAM_LOG_LEVEL="warning", **env)
-        self.process = subprocess.Popen([serve_binary(), "serve"], env=full_env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"cbam-serve exited with {self.process.returncode}: {self.process.stderr.read().decode()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/v2/health/ready", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("cbam-serve did not become ready within 30 s")
-
-    @property
-    def url(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+def start_server(env: dict[str, str]) -> LocalServer:
+    """`cbam-serve serve` with the service tests' model, configured through the environment; ready when returned."""
+    return LocalServer(serve_binary(), {"CBAM_MODEL": str(MODEL_DIR), **env}, probe="/v2/health/ready", startup_timeout_s=30)
 
 
 @pytest.fixture(scope="module")
 def server():
-    s = Server({"CBAM_MAX_BATCH_SIZE": "8", "CBAM_MAX_BATCH_DELAY_MS": "2"})
+    s = start_server({"CBAM_MAX_BATCH_SIZE": "8", "CBAM_MAX_BATCH_DELAY_MS": "2"})
     yield s
     assert s.stop() == 0
 
 
 @pytest.fixture(scope="module")
 def client(server):
-    return tritonhttp.InferenceServerClient(url=server.url)
+    return tritonhttp.InferenceServerClient(url=server.address)
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +132,7 @@ def test_bytes_results_agree_with_v1_predict(server, client):
     tensor = tritonhttp.InferInput("image", [1, 1], "BYTES")
     tensor.set_data_from_numpy(np.array([[image]], dtype=np.object_), binary_data=True)
     probabilities = client.infer(MODEL, [tensor]).as_numpy("probabilities")[0]
-    request = urllib.request.Request(f"http://{server.url}/v1/predict?top_k=1", data=image,
+    request = urllib.request.Request(f"http://{server.address}/v1/predict?top_k=1", data=image,
                                      headers={"Content-Type": "image/jpeg"})
     with urllib.request.urlopen(request, timeout=30) as r:
         top = json.load(r)["predictions"][0]
@@ -188,13 +152,13 @@ def test_errors_reach_the_client(client):
 
 
 def test_api_key_from_the_environment_and_clean_exit_on_sigterm():
-    s = Server({"CBAM_API_KEY": "py-secret"})
+    s = start_server({"CBAM_API_KEY": "py-secret"})
     try:
-        open_client = tritonhttp.InferenceServerClient(url=s.url)
+        open_client = tritonhttp.InferenceServerClient(url=s.address)
         assert open_client.is_server_live()  # health probes need no key
         with pytest.raises(InferenceServerException):
             open_client.get_model_metadata(MODEL)
-        keyed = tritonhttp.InferenceServerClient(url=s.url)
+        keyed = tritonhttp.InferenceServerClient(url=s.address)
         assert keyed.get_model_metadata(MODEL, headers={"Authorization": "Bearer py-secret"})["name"] == MODEL
     finally:
         assert s.stop() == 0
@@ -228,7 +192,7 @@ def test_a_bad_environment_value_is_a_clear_startup_error():
 def test_the_body_timeout_from_the_environment_ends_a_trickling_upload():
     """A client sending a byte every 200 ms never trips the 30 s silence timeout; CBAM_BODY_TIMEOUT_S=1 ends it
     with 408 about a second after the head, and the server goes on answering."""
-    s = Server({"CBAM_BODY_TIMEOUT_S": "1"})
+    s = start_server({"CBAM_BODY_TIMEOUT_S": "1"})
     try:
         with socket.create_connection(("127.0.0.1", s.port), timeout=10) as conn:
             conn.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: t\r\nContent-Type: image/jpeg\r\n"
@@ -253,7 +217,7 @@ def test_the_body_timeout_from_the_environment_ends_a_trickling_upload():
         assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
         assert b"body timeout" in reply
         assert 0.9 < elapsed < 3.0, elapsed
-        with urllib.request.urlopen(f"http://{s.url}/v2/health/ready", timeout=5) as r:
+        with urllib.request.urlopen(f"http://{s.address}/v2/health/ready", timeout=5) as r:
             assert r.status == 200
     finally:
         assert s.stop() == 0
@@ -263,11 +227,11 @@ def test_sigterm_lets_a_queued_request_finish():
     """Graceful shutdown: a request still waiting in the batching queue is answered before the process exits 0."""
     import threading
 
-    s = Server({"CBAM_MAX_BATCH_DELAY_MS": "1500", "CBAM_DRAIN_TIMEOUT_S": "10"})
+    s = start_server({"CBAM_MAX_BATCH_DELAY_MS": "1500", "CBAM_DRAIN_TIMEOUT_S": "10"})
     outcome = {}
 
     def predict():
-        request = urllib.request.Request(f"http://{s.url}/v1/predict", data=(IMAGES / "photo0.jpg").read_bytes(),
+        request = urllib.request.Request(f"http://{s.address}/v1/predict", data=(IMAGES / "photo0.jpg").read_bytes(),
                                          headers={"Content-Type": "image/jpeg"})
         with urllib.request.urlopen(request, timeout=30) as r:
             outcome["status"] = r.status

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .config import cbam_attention, model_config
+
 Shapes = dict[str, tuple[int, ...]]
 
 
@@ -104,7 +106,7 @@ def infer_config(shapes: Shapes) -> tuple[dict, Layout]:
     fc = _require(shapes, "fc.weight")
     if len(fc) != 2:
         raise CheckpointError("shape_mismatch", f"tensor fc.weight has shape {list(fc)}, expected [num_classes, features]")
-    config = {"format": "cbam-resnet/1", "block": block, "layers": layers, "widths": widths, "stem": stem, "num_classes": fc[0]}
+    config = model_config(block, layers, widths, stem, fc[0])
 
     layout = detect_layout(shapes)
     if layout.kind == "none":
@@ -132,16 +134,17 @@ def infer_config(shapes: Shapes) -> tuple[dict, Layout]:
             if kernel is not None and k[2] != kernel:
                 raise CheckpointError("shape_mismatch", f"tensor {conv} is {k[2]}x{k[2]}, earlier spatial convs are {kernel}x{kernel}")
             kernel = k[2]
-    config["attention"] = {"type": "cbam", "reduction": infer_reduction(hidden_by_channels), "kernel_size": kernel,
-                           "stages": has_cbam}
+    config["attention"] = cbam_attention(infer_reduction(hidden_by_channels), kernel, has_cbam)
     return config, layout
 
 
 def infer_reduction(hidden_by_channels: list[tuple[str, int, int]]) -> int:
     """The one reduction r with max(C // r, 1) == hidden for every CBAM; 16 when several fit (the paper's value)."""
+    # Every r above the widest C gives hidden 1 everywhere, so r up to that (or 16) covers every distinct outcome.
+    largest = max(max((c for _, c, _ in hidden_by_channels), default=1) + 1, 16)
     candidates: set[int] | None = None
     for _, channels, hidden in hidden_by_channels:
-        fits = {r for r in range(1, channels + 1) if max(channels // r, 1) == hidden}
+        fits = {r for r in range(1, largest + 1) if max(channels // r, 1) == hidden}
         candidates = fits if candidates is None else candidates & fits
     if not candidates:
         detail = ", ".join(f"{name}: {c} channels -> {h}" for name, c, h in hidden_by_channels[:4])

@@ -12,11 +12,18 @@ Two checkpoint layouts are supported, selected by `layout`:
   "authors":   layerX.Y.cbam.ChannelGate.mlp.1/.3 (Linear with bias),
                layerX.Y.cbam.SpatialGate.spatial.conv + .spatial.bn, pooled channels in the order (max, mean).
 Each CBAM module keeps its last maps in `.channel_map` (N, C) and `.spatial_map` (N, H, W).
+Also here: loading a model directory into the reference model, and the multiply-add counter.
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
 import torch.nn as nn
+
+from . import safetensors_io
+from .checkpoint import detect_layout
 
 
 # ---- CBAM, canonical layout ----------------------------------------------------------------------
@@ -108,7 +115,28 @@ class CBAM(nn.Module):
 
 # ---- ResNet ------------------------------------------------------------------------------------------
 
-class BasicBlock(nn.Module):
+class ResidualBlock(nn.Module):
+    """out = relu(CBAM(F(x)) + shortcut(x)), shortcut = x or downsample(x); subclasses define F as `residual`."""
+
+    def attach(self, downsample: nn.Module | None, cbam: CBAM | None) -> None:
+        """Called last in a subclass's __init__, so modules register (and draw random weights) in torchvision's order."""
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+        if cbam is not None:
+            self.cbam = cbam
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.residual(x)
+        if hasattr(self, "cbam"):
+            out = self.cbam(out)
+        return self.relu(out + identity)
+
+
+class BasicBlock(ResidualBlock):
     expansion = 1
 
     def __init__(self, inplanes: int, planes: int, stride: int, downsample: nn.Module | None, cbam: CBAM | None):
@@ -117,21 +145,13 @@ class BasicBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample = downsample
-        if cbam is not None:
-            self.cbam = cbam
+        self.attach(downsample, cbam)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        if hasattr(self, "cbam"):
-            out = self.cbam(out)
-        return self.relu(out + identity)
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(ResidualBlock):
     expansion = 4
 
     def __init__(self, inplanes: int, planes: int, stride: int, downsample: nn.Module | None, cbam: CBAM | None):
@@ -142,19 +162,12 @@ class Bottleneck(nn.Module):
         self.bn2 = nn.BatchNorm2d(planes)
         self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(planes * 4)
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample = downsample
-        if cbam is not None:
-            self.cbam = cbam
+        self.attach(downsample, cbam)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        if hasattr(self, "cbam"):
-            out = self.cbam(out)
-        return self.relu(out + identity)
+        return self.bn3(self.conv3(out))
 
 
 class CBAMResNet(nn.Module):
@@ -215,3 +228,43 @@ def load_weights(model: nn.Module, arrays: dict, source) -> None:
     missing = [name for name in missing if not name.endswith("num_batches_tracked")]
     if missing or unexpected:
         raise ValueError(f"{source}: the weights do not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+
+
+def load_model_directory(model_dir: Path):
+    """(model in eval mode, torchvision preprocessing, config) of a model directory: the reference model in the layout
+    its weights are stored in, and Resize(resize), CenterCrop(size), ToTensor, Normalize(mean, std) from its config.
+    Weights that do not fit the config raise ValueError."""
+    from torchvision import transforms
+
+    config = json.loads((model_dir / "config.json").read_text())
+    weights = model_dir / "model.safetensors"
+    arrays = safetensors_io.read(weights)
+    layout = detect_layout({name: a.shape for name, a in arrays.items()})
+    model = CBAMResNet(config, layout="authors" if layout.kind == "authors" else "canonical",
+                       mlp_kind=layout.mlp, bias=layout.bias, mlp_name=layout.mlp_name)
+    load_weights(model, arrays, weights)
+    inp = config["input"]
+    preprocess = transforms.Compose([transforms.Resize(inp["resize"]), transforms.CenterCrop(inp["size"]),
+                                     transforms.ToTensor(), transforms.Normalize(inp["mean"], inp["std"])])
+    return model.eval(), preprocess, config
+
+
+@torch.no_grad()
+def multiply_adds(model: nn.Module, x: torch.Tensor) -> int:
+    """Multiply-adds per image of one forward pass of `x`, summed over every Conv2d and Linear call by hooks (the CBAM
+    MLP runs twice, on the average- and the max-pooled vector; pooling and elementwise products are not counted).
+    Put the model in eval mode first, or the pass updates its BN statistics."""
+    total = 0
+
+    def count(m: nn.Module, _inputs, out: torch.Tensor) -> None:
+        nonlocal total
+        per_output = m.weight[0].numel()  # in_channels / groups * k * k, or in_features
+        total += out.numel() // out.shape[0] * per_output
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return total
