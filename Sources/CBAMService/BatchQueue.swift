@@ -40,6 +40,7 @@ public struct BatchResult<Output: Sendable>: Sendable {
 }
 
 /// Hooks for metrics; called on the inference thread or the submitting task, so they must be cheap and thread-safe.
+/// `depthChanged` is called under the queue's lock, so that its values arrive in the order they happened.
 public struct BatchQueueObserver: Sendable {
     public var depthChanged: @Sendable (_ queuedImages: Int) -> Void
     public var batchRan: @Sendable (_ images: Int, _ inferenceTime: Duration) -> Void
@@ -247,6 +248,7 @@ public final class BatchQueue<Runner: BatchRunner>: Sendable {
             state.jobs[job.id] = job
             state.order.append(job.id)
             state.queuedImages += job.imageCount
+            observer.depthChanged(state.queuedImages)
             return nil
         }
         wakeUp.signal()
@@ -255,7 +257,6 @@ public final class BatchQueue<Runner: BatchRunner>: Sendable {
             job.continuation.resume(returning: .failure(rejection))
             return
         }
-        observer.depthChanged(depth)
         let id = job.id, timeout = job.timeout
         let deadline = Task { [weak self] in
             try? await Task.sleep(for: timeout)
@@ -276,12 +277,12 @@ public final class BatchQueue<Runner: BatchRunner>: Sendable {
             if !job.running, let index = state.order.firstIndex(of: id) {
                 state.order.remove(at: index)
                 state.queuedImages -= job.imageCount
+                observer.depthChanged(state.queuedImages)
             }
             return job
         }
         guard let job else { return }
         job.deadlineTask?.cancel()
-        if !job.running { observer.depthChanged(depth) }
         observer.jobDropped(error)
         job.continuation.resume(returning: .failure(error))
     }
@@ -339,11 +340,11 @@ public final class BatchQueue<Runner: BatchRunner>: Sendable {
             state.jobs[id] = job
             batch.append(job)
         }
+        observer.depthChanged(state.queuedImages)
         return .run(batch)
     }
 
     private func run(_ batch: [Job]) {
-        observer.depthChanged(depth)
         let started = clock.now
         for job in batch { observer.jobStarted(job.enqueuedAt.duration(to: started)) }
         let images = batch.reduce(0) { $0 + $1.imageCount }
