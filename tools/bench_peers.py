@@ -124,12 +124,20 @@ class Server:
         self.process = None
 
 
-def cbam_serve(label: str, binary: Path, model: Path, args) -> Server:
+def cbam_serve(label: str, binary: Path, settings: dict[str, str], model: Path, args) -> Server:
     port = free_port()
     return Server(label, "cbam-serve", [str(binary), "serve"], {
         "CBAM_HOST": "127.0.0.1", "CBAM_PORT": str(port), "CBAM_MODEL": str(model), "CBAM_LOG_LEVEL": "warning",
         "CBAM_MAX_BATCH_SIZE": str(args.max_batch_size), "CBAM_MAX_BATCH_DELAY_MS": str(args.max_batch_delay_ms),
+        **settings,
     }, port, "/v1/predict")
+
+
+def parse_cbam_serve(spec: str) -> tuple[str, Path, dict[str, str]]:
+    """LABEL=PATH[,CBAM_VAR=VALUE...]: a binary to measure, with settings of its own (CBAM_THREADS=1, say)."""
+    label, rest = spec.split("=", 1)
+    path, *settings = rest.split(",")
+    return label, Path(path), dict(setting.split("=", 1) for setting in settings)
 
 
 def torchserve(model: Path, work: Path, args) -> Server:
@@ -139,7 +147,8 @@ def torchserve(model: Path, work: Path, args) -> Server:
     staging = work / "staging"
     shutil.copytree(ROOT / "tools" / "cbamtools", staging / "cbamtools",
                     ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
-    extra = [staging / "cbamtools"] + [model / name for name in ("config.json", "model.safetensors", "labels.txt")
+    # The archiver copies a folder's contents, not the folder: staging/ holds cbamtools/ so that it arrives whole.
+    extra = [staging] + [model / name for name in ("config.json", "model.safetensors", "labels.txt")
                                         if (model / name).exists()]
     subprocess.run(["torch-model-archiver", "--model-name", "cbam", "--version", "1.0", "--force",
                     "--handler", str(ROOT / "tools" / "cbamtools" / "torchserve_handler.py"),
@@ -264,11 +273,13 @@ def top1(server: Server, images: list[Path]) -> list[int]:
     return answers
 
 
-def engine_images_per_s(binary: Path, model: Path, batch: int) -> float:
-    """The engine alone (cbam-bench, attention maps on, as the service computes them) at `batch` images per pass."""
+def engine_images_per_s(binary: Path, model: Path, batch: int, threads: str | None) -> float:
+    """The engine alone (cbam-bench, attention maps on, as the service computes them) at `batch` images per pass,
+    on the threads the service was given."""
     bench = binary.parent / "cbam-bench"
     out = subprocess.run([str(bench), "--model", str(model), "--batch", str(batch), "--attention",
-                          "--iterations", "100", "--warmup", "10"], capture_output=True, text=True, check=True).stdout
+                          "--iterations", "100", "--warmup", "10"] + (["--threads", threads] if threads else []),
+                         capture_output=True, text=True, check=True).stdout
     return batch / json.loads(out)["median_ms"] * 1000
 
 
@@ -280,10 +291,10 @@ class Results:
 
 
 def measure(server: Server, images: list[Path], script: Path, args, results: Results) -> None:
-    cold = server.start(images[0].read_bytes())
-    sampler = PeakRSS(server.process.pid)
+    sampler = None
     try:
-        results.cold_start_s.append(cold)
+        results.cold_start_s.append(server.start(images[0].read_bytes()))
+        sampler = PeakRSS(server.process.pid)
         for concurrency in args.concurrency:
             run_wrk(server.predict_url, concurrency, args.warmup, script)
             before = batch_counts(server)
@@ -296,7 +307,8 @@ def measure(server: Server, images: list[Path], script: Path, args, results: Res
                   f"  p99 {load['p99_ms']:7.2f} ms  errors {load['errors']}"
                   + (f"  mean batch {load['mean_batch']:.2f}" if "mean_batch" in load else ""), flush=True)
     finally:
-        results.peak_rss.append(sampler.stop())
+        if sampler:
+            results.peak_rss.append(sampler.stop())
         server.stop()
 
 
@@ -358,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "cbam-resnet10-cifar10")
     parser.add_argument("--cbam-serve", action="append", default=[], metavar="LABEL=PATH",
-                        help="a cbam-serve binary to measure (default: cbam-serve=the release build)")
+                        help="a cbam-serve binary to measure, with CBAM_* settings of its own if given "
+                             "(LABEL=PATH,CBAM_THREADS=1,...; default: cbam-serve=the release build)")
     parser.add_argument("--no-torchserve", action="store_true")
     parser.add_argument("--torchserve-workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
@@ -375,9 +388,9 @@ def main(argv: list[str] | None = None) -> int:
         print("missing: " + ", ".join(missing) + "\ninstall with:\n  " + "\n  ".join(sorted({INSTALL_HINTS[m] for m in missing})),
               file=sys.stderr)
         return 2
-    binaries = [(spec.split("=", 1)[0], Path(spec.split("=", 1)[1])) for spec in args.cbam_serve] or [
+    binaries = [parse_cbam_serve(spec) for spec in args.cbam_serve] or [
         ("cbam-serve", Path(subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT,
-                                           capture_output=True, text=True, check=True).stdout.strip()) / "cbam-serve")]
+                                           capture_output=True, text=True, check=True).stdout.strip()) / "cbam-serve", {})]
     model = args.model.resolve()
     images = sorted((model / "samples").glob("*.jpg"))
     if not images:
@@ -386,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as scratch:
         work = Path(scratch)
-        servers = [cbam_serve(label, binary, model, args) for label, binary in binaries]
+        servers = [cbam_serve(label, binary, settings, model, args) for label, binary, settings in binaries]
         if not args.no_torchserve:
             servers.append(torchserve(model, work / "torchserve", args))
         script = wrk_script(images, work / "post.lua")
@@ -395,8 +408,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"checking that every server gives the same top-1 on {len(images)} sample images", flush=True)
         answers = {}
         for server in servers:
-            server.start(images[0].read_bytes())
             try:
+                server.start(images[0].read_bytes())
                 answers[server.label] = top1(server, images)
             finally:
                 server.stop()
@@ -414,10 +427,11 @@ def main(argv: list[str] | None = None) -> int:
                 measure(server, images, script, args, results[server.label])
 
         engine: dict[str, dict[int, float]] = {}
-        for label, binary in binaries:
+        for label, binary, settings in binaries:
             batches = {max(1, round(median([r["mean_batch"] for r in results[label].loads[c] if "mean_batch" in r] or [1])))
                        for c in args.concurrency}
-            engine[label] = {b: engine_images_per_s(binary, model, b) for b in sorted(batches)}
+            threads = settings.get("CBAM_THREADS")
+            engine[label] = {b: engine_images_per_s(binary, model, b, threads) for b in sorted(batches)}
 
     text = report(servers, results, engine, args)
     print()

@@ -36,8 +36,9 @@ struct PreparedTensorSizeError: Error, CustomStringConvertible {
     }
 }
 
-/// Runs batches of prepared images through the model, on the queue's inference thread: copies every request's
-/// tensor into one reused NCHW buffer, makes one forward call, and hands each request its rows back.
+/// Runs batches of prepared images through the model, on the queue's inference thread: copies the requests'
+/// tensors into one reused NCHW buffer (a batch of one request is passed as it is), makes one forward call, and
+/// hands each request its rows back.
 final class ModelRunner: BatchRunner {
     typealias Input = PreparedImages
     typealias Output = ImagesOutput
@@ -57,10 +58,6 @@ final class ModelRunner: BatchRunner {
     func run(_ inputs: [PreparedImages], imageCount: Int) throws -> [ImagesOutput] {
         let perImage = 3 * size * size
         let needed = imageCount * perImage
-        if buffer.count < needed {
-            buffer.deallocate()
-            buffer = .allocate(capacity: needed)
-        }
         // A wrong-sized tensor fails this batch (500 inference_failed), never the process.
         for (index, input) in inputs.enumerated() where input.tensor.count != input.count * perImage {
             throw PreparedTensorSizeError(job: index, count: input.count, size: size, elements: input.tensor.count)
@@ -69,14 +66,26 @@ final class ModelRunner: BatchRunner {
             throw PreparedTensorSizeError(job: nil, count: imageCount, size: size,
                                           elements: inputs.reduce(0) { $0 + $1.tensor.count })
         }
-        var offset = 0
-        for input in inputs {
-            _ = UnsafeMutableBufferPointer(rebasing: buffer[offset..<offset + input.tensor.count]).initialize(from: input.tensor)
-            offset += input.tensor.count
-        }
         let attention = inputs.contains { $0.wantsAttention }
-        let result = try model.forward(UnsafeBufferPointer(rebasing: buffer[0..<needed]), batch: imageCount,
+        let result: ForwardResult
+        if inputs.count == 1 {
+            // One request's tensor is already the batch: no copy.
+            result = try inputs[0].tensor.withUnsafeBufferPointer { tensor throws(ModelError) in
+                try model.forward(tensor, batch: imageCount, height: size, width: size, attention: attention)
+            }
+        } else {
+            if buffer.count < needed {
+                buffer.deallocate()
+                buffer = .allocate(capacity: needed)
+            }
+            var offset = 0
+            for input in inputs {
+                _ = UnsafeMutableBufferPointer(rebasing: buffer[offset..<offset + input.tensor.count]).initialize(from: input.tensor)
+                offset += input.tensor.count
+            }
+            result = try model.forward(UnsafeBufferPointer(rebasing: buffer[0..<needed]), batch: imageCount,
                                        height: size, width: size, attention: attention)
+        }
         let classes = result.numClasses
         var outputs: [ImagesOutput] = []
         outputs.reserveCapacity(inputs.count)

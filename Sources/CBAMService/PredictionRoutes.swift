@@ -13,7 +13,9 @@ extension InferenceService {
     }
 
     /// `POST /v1/predict`: a raw image, or multipart/form-data with one or more files; top-k classes and,
-    /// when asked, attention maps. The maps of every response are kept under its id for `/v1/attention/{id}`.
+    /// when asked, attention maps. The maps of every response are kept under its id for `/v1/attention/{id}`
+    /// (`Location` names it) unless the store is off (`--attention-store-size 0`); then a request that does not ask
+    /// for maps does not have them computed.
     func predict(_ request: HTTPRequest) async throws(HTTPError) -> HTTPResponse {
         let clock = ContinuousClock()
         let start = clock.now
@@ -26,12 +28,14 @@ extension InferenceService {
         let (files, multipart) = try uploadedImages(request)
         let reservation = try admit(files.count)  // before decoding: a full queue costs the upload nothing
         let prepared = try await prepare(files, deadline: deadline)
-        let result = try await infer(PreparedImages(tensor: prepared.tensor, count: files.count, wantsAttention: true),
+        let stores = configuration.attentionStoreEntries > 0
+        let result = try await infer(PreparedImages(tensor: prepared.tensor, count: files.count,
+                                                    wantsAttention: stores || attention != .none),
                                      reservation: reservation, deadline: deadline, timeout: timeout)
 
         let id = UUID().uuidString.lowercased()
         let output = result.output
-        if !output.attention.isEmpty {
+        if stores && !output.attention.isEmpty {
             let size = inputSize, per = 3 * size * size
             let images = files.indices.map { i in
                 StoredAttention.Image(
@@ -59,7 +63,7 @@ extension InferenceService {
             inferenceMs: ms(result.inferenceTime), batchSize: result.batchSize, batchRequests: result.batchJobs,
             totalMs: ms(start.duration(to: clock.now)))
         var response = HTTPResponse.json(PredictionResponse(id: id, model: modelName, body: body, timing: timing))
-        response.headers.set("Location", "/v1/attention/\(id)")
+        if stores { response.headers.set("Location", "/v1/attention/\(id)") }
         return response
     }
 

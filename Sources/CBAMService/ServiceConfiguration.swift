@@ -10,8 +10,10 @@ public struct ServiceConfiguration: Sendable {
     public var maxBatchDelay: Duration = .milliseconds(2)
     /// Most images waiting in the batching queue; beyond it requests get 503 with Retry-After.
     public var maxQueue = 256
-    /// Threads that decode and preprocess uploads (their own, not Swift concurrency's pool).
-    public var decodeThreads = AvailableCores.count
+    /// Threads that decode and preprocess uploads (their own, not Swift concurrency's pool): half the cores, so that
+    /// decoding and the engine (which uses every core) do not oversubscribe them. One decode thread beside a
+    /// two-thread engine gave 4-8 % more images/s than two on the 2-core machine (docs/peer-comparison.md).
+    public var decodeThreads = max(1, AvailableCores.count / 2)
     /// Default deadline of a request (`timeout_ms` overrides it per request, up to `maxRequestTimeout`).
     public var requestTimeout: Duration = .seconds(10)
     public var maxRequestTimeout: Duration = .seconds(300)

@@ -1,5 +1,6 @@
 import Metrics
 import Prometheus
+import Synchronization
 
 /// The service's metrics, recorded through swift-metrics into a Prometheus registry of its own (so that two
 /// servers in one process, as in the tests, do not share counts) and exposed in text format at `/metrics`.
@@ -14,6 +15,11 @@ public final class ServiceMetrics: Sendable {
     ]
     static let batchSizeBuckets: [Double] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64]
 
+    private struct RequestKey: Hashable {
+        let route: String, method: String, status: Int
+    }
+    private let requestHandles = Mutex<[RequestKey: (Metrics.Counter, Metrics.Timer)]>([:])
+    private let counters = Mutex<[String: Metrics.Counter]>([:])
     private let queueDepth: Meter
     private let batchSize: Recorder
     private let queueWait: Metrics.Timer
@@ -34,19 +40,35 @@ public final class ServiceMetrics: Sendable {
 
     /// One HTTP response: counted by route template, method and status; its latency by route.
     public func recordRequest(route: String, method: String, status: Int, duration: Duration) {
-        Counter(label: "cbam_http_requests_total",
-                dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory)
-            .increment()
-        Metrics.Timer(label: "cbam_http_request_duration_seconds", dimensions: [("route", route)], factory: factory)
-            .recordNanoseconds(duration.nanoseconds)
+        let handles = requestHandles.withLock { cache in
+            let key = RequestKey(route: route, method: method, status: status)
+            if let handles = cache[key] { return handles }
+            let handles = (Metrics.Counter(label: "cbam_http_requests_total",
+                                   dimensions: [("route", route), ("method", method), ("status", String(status))],
+                                   factory: factory),
+                           Metrics.Timer(label: "cbam_http_request_duration_seconds", dimensions: [("route", route)],
+                                         factory: factory))
+            cache[key] = handles
+            return handles
+        }
+        handles.0.increment()
+        handles.1.recordNanoseconds(duration.nanoseconds)
     }
 
-    public func recordError(code: String) {
-        Counter(label: "cbam_errors_total", dimensions: [("code", code)], factory: factory).increment()
-    }
+    public func recordError(code: String) { counter("cbam_errors_total", "code", code).increment() }
 
-    public func recordImageDecoded(format: String) {
-        Counter(label: "cbam_images_decoded_total", dimensions: [("format", format)], factory: factory).increment()
+    public func recordImageDecoded(format: String) { counter("cbam_images_decoded_total", "format", format).increment() }
+
+    /// The counter `label{dimension="value"}`, made once and then looked up: making one through swift-metrics takes
+    /// the registry's lock and builds its label set, on every request otherwise.
+    private func counter(_ label: String, _ dimension: String, _ value: String) -> Metrics.Counter {
+        counters.withLock { cache in
+            let key = "\(label)\u{0}\(value)"
+            if let counter = cache[key] { return counter }
+            let counter = Metrics.Counter(label: label, dimensions: [(dimension, value)], factory: factory)
+            cache[key] = counter
+            return counter
+        }
     }
 
     /// Hooks for the batching queue.

@@ -34,7 +34,7 @@ struct Serve: AsyncParsableCommand {
     var requestTimeoutMs: Int?
     @Option(help: "Threads a forward pass may use. (env CBAM_THREADS, default: the cores this process may use, from its affinity mask and cgroup CPU quota)")
     var threads: Int?
-    @Option(help: "Threads that decode and preprocess uploads, apart from the request threads. (env CBAM_DECODE_THREADS, default: as --threads)")
+    @Option(help: "Threads that decode and preprocess uploads, apart from the request threads. (env CBAM_DECODE_THREADS, default: half the cores --threads defaults to, at least 1)")
     var decodeThreads: Int?
     @Option(help: "Largest request body in bytes (413 beyond). (env CBAM_MAX_BODY_BYTES, default \(Serve.http.maxBodyBytes) = \(Serve.http.maxBodyBytes >> 20) MiB)")
     var maxBodyBytes: Int?
@@ -112,7 +112,7 @@ struct Serve: AsyncParsableCommand {
                                                            http.drainTimeout / .seconds(1)) * 1000))
 
         let cores = AvailableCores.count
-        service.decodeThreads = try int(decodeThreads, "CBAM_DECODE_THREADS", cores, minimum: 1)
+        service.decodeThreads = try int(decodeThreads, "CBAM_DECODE_THREADS", service.decodeThreads, minimum: 1)
         BLASThreads.set(try int(threads, "CBAM_THREADS", cores, minimum: 1))
 
         let directory = try value(model, "CBAM_MODEL", Self.defaultModelPath) { $0 }

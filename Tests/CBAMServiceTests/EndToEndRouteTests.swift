@@ -174,6 +174,29 @@ extension EndToEnd {
             }
         }
 
+        @Test func withTheStoreOffMapsComeOnlyWhenAskedAndNothingIsKept() async throws {
+            let live = try LiveServer { $0.attentionStoreEntries = 0 }
+            try await live.serving {
+                let image = Fixtures.image("photo1.jpg")
+                let plain = try await live.request("POST", "/v1/predict", body: image)
+                #expect(plain.status == 200)
+                #expect(plain.header("Location") == nil)
+                let id = try #require(try plain.json()["id"] as? String)
+                #expect(try await live.request("GET", "/v1/attention/\(id)").status == 404)
+
+                let asked = try await live.request("POST", "/v1/predict?attention=spatial", body: image)
+                let layers = try #require(try asked.json()["attention"] as? [[String: Any]])
+                #expect(layers.count == 4)
+                #expect(layers.allSatisfy { $0["spatial"] != nil && $0["channel"] == nil })
+                #expect(asked.header("Location") == nil)
+                // Same classes either way: the maps are a by-product, not a different pass.
+                #expect(try plain.json()["predictions"] as? [[String: Any]] != nil)
+                let a = try #require(try plain.json()["predictions"] as? [[String: Any]])
+                let b = try #require(try asked.json()["predictions"] as? [[String: Any]])
+                #expect(a.map { $0["index"] as? Int } == b.map { $0["index"] as? Int })
+            }
+        }
+
         @Test func attentionExpiresAfterItsTTL() async throws {
             let live = try LiveServer { $0.attentionTTL = .milliseconds(200) }
             try await live.serving {
