@@ -327,9 +327,10 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def report(servers: list[Server], results: dict[str, Results], engine: dict[str, dict[int, float]], args) -> str:
+def report(servers: list[Server], results: dict[str, Results], engine: dict[str, dict[int, float]], args,
+           load_before: float) -> str:
     lines = [f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {machine()}, load average before: "
-             f"{os.getloadavg()[0]:.2f}; medians of {args.rounds} round(s), {args.duration:g} s per load, "
+             f"{load_before:.2f}; medians of {args.rounds} round(s), {args.duration:g} s per load, "
              f"batching {args.max_batch_size} images / {args.max_batch_delay_ms:g} ms for every server", ""]
     labels = [s.label for s in servers]
     lines.append("| | " + " | ".join(labels) + " |")
@@ -391,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     binaries = [parse_cbam_serve(spec) for spec in args.cbam_serve] or [
         ("cbam-serve", Path(subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT,
                                            capture_output=True, text=True, check=True).stdout.strip()) / "cbam-serve", {})]
+    load_before = os.getloadavg()[0]
     model = args.model.resolve()
     images = sorted((model / "samples").glob("*.jpg"))
     if not images:
@@ -433,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
             threads = settings.get("CBAM_THREADS")
             engine[label] = {b: engine_images_per_s(binary, model, b, threads) for b in sorted(batches)}
 
-    text = report(servers, results, engine, args)
+    text = report(servers, results, engine, args, load_before)
     print()
     print(text)
     if args.json:

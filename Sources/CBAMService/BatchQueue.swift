@@ -62,10 +62,12 @@ public struct BatchQueueObserver: Sendable {
 
 /// Dynamic batching that needs no tuning. A job that finds the engine idle and nothing else on the way runs at
 /// once: concurrency 1 pays no batching delay. While a batch runs, arrivals accumulate, and the next batch takes
-/// every queued job up to `maxBatchSize` images. The only waiting is for images already admitted by `reserve` and
-/// still being decoded: their requests are known to be coming, so the batch waits for them, for at most
-/// `maxBatchDelay` counted from the oldest queued job's arrival. One runner call on a dedicated thread serves each
-/// batch. Bounded, with per-job deadlines and cancellation.
+/// every queued job up to `maxBatchSize` images. The only waiting is for company known to be coming: images admitted
+/// by `reserve` and still being decoded, and the clients of the batch that just ended, who (in the closed loop of
+/// a benchmark or a pipeline) send their next request at once; without that, eight clients split into two
+/// alternating half-batches. A job waits for them at most `maxBatchDelay` past the moment the engine could have
+/// taken it. One runner call on a dedicated thread serves each batch. Bounded, with per-job deadlines and
+/// cancellation.
 ///
 /// A job is never split: batches are formed of whole jobs, up to `maxBatchSize` images.
 public final class BatchQueue<Runner: BatchRunner>: Sendable {
@@ -116,6 +118,11 @@ public final class BatchQueue<Runner: BatchRunner>: Sendable {
         var accepting = true
         var stopped = false
         var shutdownWaiters: [CheckedContinuation<Void, Never>] = []
+        /// When the last batch ended, how many jobs it held, and how many jobs have arrived (been reserved or
+        /// submitted) since: the last batch's clients not yet back are expected soon.
+        var lastBatchEnded: ContinuousClock.Instant?
+        var lastBatchJobs = 0
+        var arrivalsSinceLastBatch = 0
     }
 
     /// What the inference thread does next.
@@ -172,6 +179,7 @@ public final class BatchQueue<Runner: BatchRunner>: Sendable {
                 return .queueFull(capacity: configuration.capacity, retryAfterSeconds: configuration.retryAfterSeconds)
             }
             state.reservedImages += imageCount
+            state.arrivalsSinceLastBatch += 1
             return nil
         }
         if let rejection {
@@ -248,6 +256,7 @@ public final class BatchQueue<Runner: BatchRunner>: Sendable {
             state.jobs[job.id] = job
             state.order.append(job.id)
             state.queuedImages += job.imageCount
+            if !reserved { state.arrivalsSinceLastBatch += 1 }
             observer.depthChanged(state.queuedImages)
             return nil
         }
@@ -318,14 +327,18 @@ public final class BatchQueue<Runner: BatchRunner>: Sendable {
         }
     }
 
-    /// The batch to run now, or how long to sleep first. A queued job waits only for images that are admitted and
-    /// being prepared (up to a full batch), and only until the oldest job has waited `maxBatchDelay`.
+    /// The batch to run now, or how long to sleep first. Queued jobs wait only for company known to be coming
+    /// (images admitted and being prepared, and the last batch's clients not yet back, counted as one image each),
+    /// up to a full batch, and at most `maxBatchDelay` past the later of the oldest job's arrival and the end of
+    /// the last batch (when the engine could first have taken it).
     private func nextStep(_ state: inout State) -> Step {
         guard let oldestID = state.order.first, let oldest = state.jobs[oldestID] else {
             return state.accepting ? .sleep(until: nil) : .stop
         }
-        let coming = min(state.queuedImages + state.reservedImages, configuration.maxBatchSize)
-        let fireAt = oldest.enqueuedAt + configuration.maxBatchDelay
+        let returning = max(0, state.lastBatchJobs - state.arrivalsSinceLastBatch)
+        let coming = min(state.queuedImages + state.reservedImages + returning, configuration.maxBatchSize)
+        let engineFree = max(oldest.enqueuedAt, state.lastBatchEnded ?? oldest.enqueuedAt)
+        let fireAt = engineFree + configuration.maxBatchDelay
         if state.queuedImages < coming && state.accepting && clock.now < fireAt {
             return .sleep(until: fireAt)
         }
@@ -359,8 +372,14 @@ public final class BatchQueue<Runner: BatchRunner>: Sendable {
         }
         let inferenceTime = started.duration(to: clock.now)
         observer.batchRan(images, inferenceTime)
-        // Take back the jobs still waiting for an answer; the others timed out or were cancelled meanwhile.
-        let waiting: [Job?] = state.withLock { state in batch.map { state.jobs.removeValue(forKey: $0.id) } }
+        // Take back the jobs still waiting for an answer; the others timed out or were cancelled meanwhile. From
+        // now on their clients may come back with their next requests.
+        let waiting: [Job?] = state.withLock { state in
+            state.lastBatchEnded = clock.now
+            state.lastBatchJobs = batch.count
+            state.arrivalsSinceLastBatch = 0
+            return batch.map { state.jobs.removeValue(forKey: $0.id) }
+        }
         for (index, job) in batch.enumerated() {
             guard let waiter = waiting[index] else { continue }
             waiter.deadlineTask?.cancel()

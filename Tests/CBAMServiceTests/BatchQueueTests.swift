@@ -180,6 +180,47 @@ struct RunnerFailure: Error, CustomStringConvertible { var description: String {
         await queue.shutdown()
     }
 
+    @Test func theLastBatchsClientsAreAwaitedAndJoinTheNextBatch() async throws {
+        let runner = DoublingRunner(gated: true)
+        let queue = BatchQueue(runner: runner, configuration: .init(maxBatchSize: 8, maxBatchDelay: .seconds(30)))
+        let reservations = try (0..<2).map { _ in try queue.reserve(imageCount: 1).get() }
+        let first = (0..<2).map { value in Task { await queue.submit(value, reservation: reservations[value]) } }
+        await runner.waitUntilRunning()
+        let during = Task { await queue.submit(10) }         // arrives while the first batch runs
+        while queue.depth < 1 { try await Task.sleep(for: .milliseconds(1)) }
+        runner.release()
+        for task in first { _ = await task.value }
+        // The first batch's two clients are expected back: the waiting job does not run alone meanwhile.
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(runner.recordedBatches.count == 1)
+        let back = (20..<22).map { value in Task { await queue.submit(value) } }
+        runner.release()
+        #expect(try await during.value.get().batchSize == 3)
+        for task in back { _ = await task.value }
+        #expect(runner.recordedBatches.map { $0.sorted() } == [[0, 1], [10, 20, 21]])
+        await queue.shutdown()
+    }
+
+    @Test func clientsThatDoNotComeBackAreAwaitedNoLongerThanTheDelay() async throws {
+        let runner = DoublingRunner(gated: true)
+        let queue = BatchQueue(runner: runner, configuration: .init(maxBatchSize: 8, maxBatchDelay: .milliseconds(40)))
+        let first = Task { await queue.submit(1) }
+        await runner.waitUntilRunning()
+        let during = Task { await queue.submit(2) }
+        while queue.depth < 1 { try await Task.sleep(for: .milliseconds(1)) }
+        runner.release()
+        runner.release()
+        _ = await first.value
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(try await during.value.get().batchSize == 1)
+        // It waited for the first batch's client (most of the 40 ms), then ran alone.
+        #expect(start.duration(to: clock.now) >= .milliseconds(20))
+        #expect(start.duration(to: clock.now) < .seconds(5))
+        #expect(runner.recordedBatches == [[1], [2]])
+        await queue.shutdown()
+    }
+
     @Test func aFullQueueCountsReservedRoom() async throws {
         let queue = BatchQueue(runner: DoublingRunner(), configuration: .init(maxBatchSize: 2, capacity: 3))
         let held = try queue.reserve(imageCount: 2).get()
