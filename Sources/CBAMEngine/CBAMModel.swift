@@ -25,6 +25,12 @@ public final class CBAMModel: Sendable {
     /// The idle workspaces, most recently returned last (for tests).
     var workspaces: [Workspace] { pool.withLock { $0 } }
     var workspace: Workspace { workspaces.last! }
+    /// The execution plan of every pass shape (batch slice, height, width, threads) run so far, shared by all
+    /// workspaces: a shape is measured once per model, not once per workspace.
+    private let plans = Mutex<[ExecutionPlan.Key: ExecutionPlan]>([:])
+    /// The number of pass shapes with a measured plan (for tests).
+    var planCount: Int { plans.withLock { $0.count } }
+    func plan(for key: ExecutionPlan.Key) -> ExecutionPlan? { plans.withLock { $0[key] } }
 
     init(config: ModelConfig, labels: [String], layout: CheckpointLayout, parameterCount: Int, stem: Conv2D, stemPool: Bool,
          blocks: [ResidualBlock], classifierWeight: [Float], classifierBias: [Float]) {
@@ -116,8 +122,11 @@ public final class CBAMModel: Sendable {
         let plan = memoryPlan(batch: batch, height: height, width: width, threads: threads)
         workspace.reserve(activation: plan.activation, columns: plan.columns, threads: threads, scratch: plan.scratch)
         let key = ExecutionPlan.Key(batch: batch, height: height, width: width, threads: threads)
-        workspace.beginPass(key)
-        defer { workspace.endPass(key) }
+        workspace.beginPass(plan: plans.withLock { $0[key] })
+        defer {
+            // Two passes of a new shape at once both measure; the first plan kept stays, so later passes agree.
+            if let measured = workspace.endPass() { plans.withLock { if $0[key] == nil { $0[key] = measured } } }
+        }
 
         let a = workspace.activations
         var buffers = BlockBuffers(input: a[0], first: a[1], second: a[2], output: a[3])

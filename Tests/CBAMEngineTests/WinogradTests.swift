@@ -102,16 +102,37 @@ struct WinogradTests {
             }
         }
         let first = try pass(batch: 2)
-        let workspace = model.workspaces[0]
-        #expect(workspace.plans.count == 1)
-        let plan = try #require(workspace.plans.values.first)
+        #expect(model.planCount == 1)
+        let plan = try #require(model.plan(for: .init(batch: 2, height: 32, width: 32, threads: 1)))
         let convolutions = 1 + model.blocks.map { block in block.convolutions.count + (block.downsample == nil ? 0 : 1) }.reduce(0, +)
         #expect(plan.algorithms.count == convolutions)
         let second = try pass(batch: 2)
-        #expect(workspace.plans.count == 1)
+        #expect(model.planCount == 1)
         #expect(maxAbsDifference(first.logits, second.logits) <= 1e-5)
         _ = try pass(batch: 1)
-        #expect(workspace.plans.count == 2)
+        #expect(model.planCount == 2)
+    }
+
+    /// `warmUp` measures the plan of every batch size it is given (each slice's shape when the batch is split over
+    /// threads), shared by all workspaces, so a later pass of those shapes measures nothing; a bad size is an error.
+    @Test func warmUpMeasuresThePlansOfItsBatchSizes() throws {
+        let model = try CBAMModel.load(directory: ParityFixture.directory("basic_cifar_selective"))
+        try model.warmUp(batchSizes: [1, 3])
+        let size = model.config.input.size
+        let threads = BLASThreads.count
+        // Batch 1 runs as one slice on one thread (a small pass); batch 3 as min(3, threads) slices.
+        #expect(model.plan(for: .init(batch: 1, height: size, width: size, threads: 1)) != nil)
+        let slices = min(3, threads)
+        for i in 0..<slices {
+            let sliceBatch = (i + 1) * 3 / slices - i * 3 / slices
+            #expect(model.plan(for: .init(batch: sliceBatch, height: size, width: size, threads: 1)) != nil)
+        }
+        let planned = model.planCount
+        #expect(planned >= 1)
+        _ = try model.forward([Float](repeating: 0.25, count: 3 * 3 * size * size), batch: 3, height: size, width: size,
+                              attention: false)
+        #expect(model.planCount == planned)
+        #expect(throws: ModelError.self) { try model.warmUp(batchSizes: [0]) }
     }
 
     /// The model is Sendable: passes from several threads at once borrow their own workspaces and agree with a
