@@ -85,10 +85,8 @@ public final class CBAMModel: Sendable {
         let slices = max(1, min(slices, batch))
         return withWorkspaces(slices) { workspaces in
             if slices == 1 {
-                // A small pass is over before the threads would pay for their meeting at every layer.
-                let small = Double(batch * height * width) * multiplyAddsPerPixel < Self.multithreadingThreshold
                 let pass = run(input.baseAddress!, batch: batch, height: height, width: width, attention: attention,
-                               threads: small ? 1 : BLASThreads.count, in: workspaces[0])
+                               threads: singleSliceThreads(batch: batch, height: height, width: width), in: workspaces[0])
                 return ForwardResult(numClasses: numClasses, logits: pass.logits, attention: pass.attention)
             }
             let perImage = 3 * height * width
@@ -101,6 +99,24 @@ public final class CBAMModel: Sendable {
             }
             return ForwardResult(numClasses: numClasses, logits: passes.all.flatMap(\.logits),
                                  attention: passes.all.flatMap(\.attention))
+        }
+    }
+
+    /// The threads of a pass run as one slice: a small pass is over before the threads would pay for their meeting
+    /// at every layer.
+    func singleSliceThreads(batch: Int, height: Int, width: Int) -> Int {
+        Double(batch * height * width) * multiplyAddsPerPixel < Self.multithreadingThreshold ? 1 : BLASThreads.count
+    }
+
+    /// The execution-plan keys of the slices `forward` cuts a batch of this shape into (see `forward`).
+    func passKeys(batch: Int, height: Int, width: Int) -> [ExecutionPlan.Key] {
+        let slices = max(1, min(batch, BLASThreads.count))
+        if slices == 1 {
+            return [.init(batch: batch, height: height, width: width,
+                          threads: singleSliceThreads(batch: batch, height: height, width: width))]
+        }
+        return (0..<slices).map { i in
+            .init(batch: (i + 1) * batch / slices - i * batch / slices, height: height, width: width, threads: 1)
         }
     }
 

@@ -5,8 +5,19 @@ import Foundation
 /// count. It is measured, not guessed: the first pass of a new shape runs each convolution with every candidate
 /// algorithm (three times each, keeping the best time) and keeps the fastest; later passes of that shape follow it.
 struct ExecutionPlan {
+    /// The shape a plan is for. Batches share a plan within powers of two (1, 2-3, 4-7, 8-15, ...): the best
+    /// algorithm moves with the number of tiles, but not by much within a factor of two, and a service whose batches
+    /// take every size up to 64 then measures 7 plans, not 64.
     struct Key: Hashable {
-        let batch, height, width, threads: Int
+        /// The largest power of two not above the pass's batch.
+        let batchClass: Int
+        let height, width, threads: Int
+
+        init(batch: Int, height: Int, width: Int, threads: Int) {
+            precondition(batch >= 1)
+            batchClass = 1 << (Int.bitWidth - 1 - batch.leadingZeroBitCount)
+            (self.height, self.width, self.threads) = (height, width, threads)
+        }
     }
 
     var algorithms: [Conv2D.Algorithm] = []
@@ -114,6 +125,7 @@ extension CBAMModel {
         let start = ContinuousClock.now
         for batch in batchSizes {
             guard batch >= 1 else { throw ModelError("invalid_input", "warm-up batch size must be >= 1, got \(batch)") }
+            if passKeys(batch: batch, height: h, width: w).allSatisfy({ plan(for: $0) != nil }) { continue }
             let zeros = [Float](repeating: 0, count: batch * 3 * h * w)
             _ = try forward(zeros, batch: batch, height: h, width: w, attention: false)
         }

@@ -114,25 +114,29 @@ struct WinogradTests {
     }
 
     /// `warmUp` measures the plan of every batch size it is given (each slice's shape when the batch is split over
-    /// threads), shared by all workspaces, so a later pass of those shapes measures nothing; a bad size is an error.
+    /// threads), shared by all workspaces, so a later pass of those shapes, or of batches in the same power-of-two
+    /// class, measures nothing; a bad size is an error.
     @Test func warmUpMeasuresThePlansOfItsBatchSizes() throws {
         let model = try CBAMModel.load(directory: ParityFixture.directory("basic_cifar_selective"))
-        try model.warmUp(batchSizes: [1, 3])
         let size = model.config.input.size
-        let threads = BLASThreads.count
-        // Batch 1 runs as one slice on one thread (a small pass); batch 3 as min(3, threads) slices.
-        #expect(model.plan(for: .init(batch: 1, height: size, width: size, threads: 1)) != nil)
-        let slices = min(3, threads)
-        for i in 0..<slices {
-            let sliceBatch = (i + 1) * 3 / slices - i * 3 / slices
-            #expect(model.plan(for: .init(batch: sliceBatch, height: size, width: size, threads: 1)) != nil)
+        #expect(model.planCount == 0)
+        try model.warmUp(batchSizes: [1, 3])
+        for batch in [1, 3] {
+            for key in model.passKeys(batch: batch, height: size, width: size) { #expect(model.plan(for: key) != nil) }
         }
         let planned = model.planCount
         #expect(planned >= 1)
-        _ = try model.forward([Float](repeating: 0.25, count: 3 * 3 * size * size), batch: 3, height: size, width: size,
-                              attention: false)
+        for batch in [3, 2] {
+            _ = try model.forward([Float](repeating: 0.25, count: batch * 3 * size * size), batch: batch, height: size,
+                                  width: size, attention: false)
+        }
         #expect(model.planCount == planned)
         #expect(throws: ModelError.self) { try model.warmUp(batchSizes: [0]) }
+    }
+
+    @Test func batchesSharePlansByPowersOfTwo() {
+        let classes = [1, 2, 3, 4, 7, 8, 63, 64, 65].map { ExecutionPlan.Key(batch: $0, height: 8, width: 8, threads: 1).batchClass }
+        #expect(classes == [1, 2, 2, 4, 4, 8, 32, 64, 64])
     }
 
     /// The model is Sendable: passes from several threads at once borrow their own workspaces and agree with a
