@@ -25,21 +25,23 @@ extension CBAMModel {
                           convolution: w, batchNorm: norm)
         }
 
+        // The stem's widths are the tensors' (timm's stem is 64 wide, or twice its stem width when deep, whatever the
+        // first stage's width; its "tiered" deep stem narrows the first conv); `widths[0]` where a tensor is missing.
+        func width(_ name: String, _ fallback: Int) -> Int { checkpoint.shape(of: name)?.first ?? fallback }
         let stem: [Conv2D]
         switch config.stem {
-        case .imagenet: stem = [try convBN("conv1", "bn1", in: 3, out: config.widths[0], kernel: 7, stride: 2, relu: true)]
-        case .cifar: stem = [try convBN("conv1", "bn1", in: 3, out: config.widths[0], kernel: 3, stride: 1, relu: true)]
+        case .imagenet: stem = [try convBN("conv1", "bn1", in: 3, out: width("conv1.weight", config.widths[0]), kernel: 7, stride: 2, relu: true)]
+        case .cifar: stem = [try convBN("conv1", "bn1", in: 3, out: width("conv1.weight", config.widths[0]), kernel: 3, stride: 1, relu: true)]
         case .deep:
-            // The first two widths are the tensors' (timm: 32/32, or 24/32 for its "tiered" stem).
-            let first = checkpoint.shape(of: "conv1.0.weight")?.first ?? config.widths[0] / 2
-            let second = checkpoint.shape(of: "conv1.3.weight")?.first ?? config.widths[0] / 2
+            let out = width("conv1.6.weight", config.widths[0])
+            let first = width("conv1.0.weight", out / 2), second = width("conv1.3.weight", out / 2)
             stem = [try convBN("conv1.0", "conv1.1", in: 3, out: first, kernel: 3, stride: 2, relu: true),
                     try convBN("conv1.3", "conv1.4", in: first, out: second, kernel: 3, stride: 1, relu: true),
-                    try convBN("conv1.6", "bn1", in: second, out: config.widths[0], kernel: 3, stride: 1, relu: true)]
+                    try convBN("conv1.6", "bn1", in: second, out: out, kernel: 3, stride: 1, relu: true)]
         }
         let stemPool = config.stem != .cifar
         var blocks: [ResidualBlock] = []
-        var inplanes = config.widths[0]
+        var inplanes = stem.last!.outChannels
         let expansion = config.block.expansion
         for (stage, (count, width)) in zip(config.layers, config.widths).enumerated() {
             for index in 0..<count {
