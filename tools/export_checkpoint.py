@@ -4,11 +4,15 @@
     python3 tools/export_checkpoint.py CHECKPOINT OUT_DIR [--preset cifar10 | --input-size 224 --resize 256 ...]
 
 CHECKPOINT: .pth / .pth.tar / .pt (a plain state_dict, {"state_dict": ...} or {"model": ...}, with or without
-`module.` prefixes) or .safetensors; torchvision ResNet names with CBAM in the canonical or the CBAM authors'
-layout. The architecture (block, layers, widths, stem, num_classes, CBAM reduction/kernel/stages) is read from
-the tensor shapes; what they cannot say (input size, resize, mean/std, labels, name) comes from the flags.
+`module.` prefixes) or .safetensors; torchvision or timm ResNet names (timm's deep stem and average-pool shortcut
+included) with CBAM, SE or ECA attention in any layout the engine reads: canonical, the CBAM authors', timm's
+(`layerX.Y.se.*`) or the stand-alone `ca`/`sa` one. The architecture (block, layers, widths, stem, shortcut,
+num_classes, attention type/reduction/kernel/stages) is read from the tensor names and shapes; what they cannot say
+(input size, resize, mean/std, labels, name) comes from the flags. Names in another layout: `--rename REGEX
+REPLACEMENT` (repeatable, `$1` for a group, the syntax of config.json's "rename") maps them first, after a prefix
+every name shares (`model.`, `backbone.`, `encoder.`, `net.`) is stripped without asking. The rules used are printed.
 Writes OUT_DIR/config.json, OUT_DIR/model.safetensors (float32, num_batches_tracked dropped, prefixes
-stripped, names otherwise kept) and OUT_DIR/labels.txt when labels are given. Only .pth needs torch; .safetensors needs
+stripped, renamed, names otherwise kept) and OUT_DIR/labels.txt when labels are given. Only .pth needs torch; .safetensors needs
 the `safetensors` package (numpy API).
 """
 from __future__ import annotations
@@ -69,11 +73,45 @@ def load_tensors(path: Path, trust_pickle: bool = False) -> dict[str, np.ndarray
     return out
 
 
-def prepare(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Strip `module.` prefixes, drop num_batches_tracked, make every tensor float32."""
+SHARED_PREFIXES = ("model.", "backbone.", "encoder.", "net.")
+
+
+def rename_rules(names: list[str], given: list[list[str]] | None) -> list[list[str]]:
+    """A rule stripping a prefix every name shares (as `module.` is), then the user's rules."""
+    rules: list[list[str]] = []
+    for prefix in SHARED_PREFIXES:
+        if names and all(n.startswith(prefix) for n in names):
+            rules.append(["^" + re.escape(prefix), ""])
+            break
+    for pattern, replacement in given or []:
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            raise CheckpointError("invalid_rename", f"--rename {pattern!r} is not a valid regular expression: {e}") from e
+        rules.append([pattern, replacement])
+    return rules
+
+
+def apply_rules(name: str, rules: list[list[str]]) -> str:
+    for pattern, replacement in rules:
+        name = re.sub(pattern, re.sub(r"\$(\d+)", r"\\g<\1>", replacement), name)
+    return name
+
+
+def prepare(tensors: dict[str, np.ndarray], rename: list[list[str]] | None = None) -> tuple[dict[str, np.ndarray], list[list[str]]]:
+    """Strip `module.` prefixes, apply the rename rules (and strip a shared prefix), drop num_batches_tracked, make every
+    tensor float32. Returns the tensors and the rules used."""
     mapping = strip_prefixes(list(tensors))
-    return {mapping[n]: np.ascontiguousarray(a, dtype=np.float32) for n, a in tensors.items()
-            if not n.endswith(IGNORED_SUFFIXES)}
+    kept = {mapping[n]: a for n, a in tensors.items() if not n.endswith(IGNORED_SUFFIXES)}
+    rules = rename_rules(list(kept), rename)
+    out: dict[str, np.ndarray] = {}
+    for n, a in kept.items():
+        renamed = apply_rules(n, rules)
+        if renamed in out:
+            other = next(k for k in kept if apply_rules(k, rules) == renamed)
+            raise CheckpointError("rename_collision", f"the rename rules map both {other} and {n} to {renamed}")
+        out[renamed] = np.ascontiguousarray(a, dtype=np.float32)
+    return out, rules
 
 
 def input_section(args: argparse.Namespace) -> dict:
@@ -116,12 +154,13 @@ def config_text(config: dict) -> str:
 
 
 def export(checkpoint: Path, out_dir: Path, args: argparse.Namespace) -> dict:
-    tensors = prepare(load_tensors(checkpoint, args.trust_pickle))
+    tensors, rules = prepare(load_tensors(checkpoint, args.trust_pickle), getattr(args, "rename", None))
     shapes = {n: tuple(a.shape) for n, a in tensors.items()}
     arch, layout = infer_config(shapes)
     check_shapes(shapes, arch, layout)
     config = model_config(arch["block"], arch["layers"], arch["widths"], arch["stem"], arch["num_classes"],
-                          arch["attention"], input_section(args), name=args.name or out_dir.name)
+                          arch["attention"], input_section(args), name=args.name or out_dir.name,
+                          shortcut=arch.get("shortcut", "conv"))
     labels = labels_for(args, arch["num_classes"])
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -134,7 +173,7 @@ def export(checkpoint: Path, out_dir: Path, args: argparse.Namespace) -> dict:
     (out_dir / "config.json").write_text(config_text(config))
     if labels:
         (out_dir / "labels.txt").write_text("\n".join(labels) + "\n")
-    return {"config": config, "layout": layout.__dict__, "tensors": len(tensors),
+    return {"config": config, "layout": layout.__dict__, "tensors": len(tensors), "rename": rules,
             "parameters": int(sum(a.size for a in tensors.values()))}
 
 
@@ -152,6 +191,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--labels", type=Path, help="text file, one class name a line, in class-index order")
     ap.add_argument("--trust-pickle", action="store_true", help="torch.load with weights_only=False (runs pickled code)")
     ap.add_argument("--force", action="store_true", help="overwrite an existing model directory's files")
+    ap.add_argument("--rename", nargs=2, action="append", metavar=("REGEX", "REPLACEMENT"),
+                    help="rename tensors before reading them ($1 for a group); repeatable, applied in order")
     return ap
 
 
@@ -163,9 +204,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e.code}: {e.message}", file=sys.stderr)
         return 2
     c = summary["config"]
+    layout = summary["layout"]
+    kind = layout["kind"] + (f" ({layout['attention']})" if layout["kind"] == "timm" else "")
     print(f"wrote {args.out_dir}: {c['block']} blocks {c['layers']}, widths {c['widths']}, stem {c['stem']}, "
-          f"{c['num_classes']} classes, attention {c.get('attention')}, layout {summary['layout']['kind']}, "
+          f"shortcut {c.get('shortcut', 'conv')}, {c['num_classes']} classes, attention {c.get('attention')}, layout {kind}, "
           f"{summary['tensors']} tensors, {summary['parameters']} parameters")
+    rules = summary["rename"]
+    print("rename rules used: " + (json.dumps(rules) if rules else "none"))
     return 0
 
 

@@ -14,7 +14,8 @@ public final class CBAMModel: Sendable {
     /// Trainable parameters, as PyTorch counts them.
     public let parameterCount: Int
 
-    let stem: Conv2D
+    /// One convolution (ImageNet, CIFAR) or three (timm's deep stem), BN and ReLU folded in.
+    let stem: [Conv2D]
     let stemPool: Bool
     let blocks: [ResidualBlock]
     /// `[numClasses, features]`, row-major.
@@ -32,7 +33,7 @@ public final class CBAMModel: Sendable {
     var planCount: Int { plans.withLock { $0.count } }
     func plan(for key: ExecutionPlan.Key) -> ExecutionPlan? { plans.withLock { $0[key] } }
 
-    init(config: ModelConfig, labels: [String], layout: CheckpointLayout, parameterCount: Int, stem: Conv2D, stemPool: Bool,
+    init(config: ModelConfig, labels: [String], layout: CheckpointLayout, parameterCount: Int, stem: [Conv2D], stemPool: Bool,
          blocks: [ResidualBlock], classifierWeight: [Float], classifierBias: [Float]) {
         self.config = config
         self.labels = labels
@@ -54,10 +55,13 @@ public final class CBAMModel: Sendable {
     let multiplyAddsPerPixel: Double
     /// Passes below this many multiply-adds run their GEMMs on one thread (measured: docs/engine-performance.md).
     static let multithreadingThreshold = 2.5e8
-    var features: Int { blocks.last?.outChannels ?? stem.outChannels }
+    var features: Int { blocks.last?.outChannels ?? stem.last!.outChannels }
 
-    /// The names of the blocks with CBAM ("layerX.Y"), in the order their maps come back.
-    public var cbamLayers: [String] { blocks.filter { $0.cbam != nil }.map(\.name) }
+    /// The names of the blocks with attention ("layerX.Y"), in the order their maps come back.
+    public var cbamLayers: [String] { blocks.filter { $0.attention != nil }.map(\.name) }
+
+    /// The attention type of the blocks that have it; nil for a plain ResNet.
+    public var attentionType: AttentionType? { blocks.lazy.compactMap(\.attention).first?.type }
 
     /// Classifies a batch of preprocessed images, NCHW float32 `[batch, 3, height, width]`.
     /// With `attention`, also returns each image's channel and spatial maps of every CBAM block.
@@ -156,7 +160,13 @@ public final class CBAMModel: Sendable {
             }
         }
         var x = FeatureMap(data: buffers.first, channels: 3, batch: batch, height: height, width: width)
-        x = stem.run(x, into: stemPool ? buffers.second : buffers.input, workspace: workspace, as: .stem)
+        // A deep stem's first convolutions alternate between `output` and `first` (where the input was); the last one
+        // lands where the pool (or block 1) reads.
+        for (i, conv) in stem.enumerated() {
+            let last = i == stem.count - 1
+            let destination = last ? (stemPool ? buffers.second : buffers.input) : (i % 2 == 0 ? buffers.output : buffers.first)
+            x = conv.run(x, into: destination, workspace: workspace, as: .stem)
+        }
         if stemPool {
             let (oh, ow) = Self.stemPoolSize(height: x.height, width: x.width)
             workspace.timed(.pooling) {
@@ -169,15 +179,16 @@ public final class CBAMModel: Sendable {
         for block in blocks {
             x = block(x, buffers: buffers, workspace: workspace)
             buffers.advance()
-            if attention, block.cbam != nil {
+            if attention, let module = block.attention {
                 let (c, hw) = (x.channels, x.pixels)
                 let channelMap = workspace.scratch, spatialMap = workspace.scratch + batch * c
+                let spatial = module.hasSpatialMap
                 for image in 0..<batch {
                     maps[image].append(AttentionMap(
                         layer: block.name,
                         channel: Array(UnsafeBufferPointer(start: channelMap + image * c, count: c)),
-                        spatialHeight: x.height, spatialWidth: x.width,
-                        spatial: Array(UnsafeBufferPointer(start: spatialMap + image * hw, count: hw))))
+                        spatialHeight: spatial ? x.height : 0, spatialWidth: spatial ? x.width : 0,
+                        spatial: spatial ? Array(UnsafeBufferPointer(start: spatialMap + image * hw, count: hw)) : []))
                 }
             }
         }
@@ -212,9 +223,13 @@ public final class CBAMModel: Sendable {
     /// The largest activation, per-thread convolution buffer and scratch sizes a forward pass of this shape needs.
     func memoryPlan(batch n: Int, height: Int, width: Int, threads: Int = 1) -> (activation: Int, columns: Int, scratch: Int) {
         var activation = 3 * n * height * width
-        var columns = stem.bufferCount(batch: n, height: height, width: width, threads: threads)
-        var (h, w) = stem.outputSize(height: height, width: width)
-        activation = max(activation, stem.outChannels * n * h * w)
+        var columns = 0
+        var (h, w) = (height, width)
+        for conv in stem {
+            columns = max(columns, conv.bufferCount(batch: n, height: h, width: w, threads: threads))
+            (h, w) = conv.outputSize(height: h, width: w)
+            activation = max(activation, conv.outChannels * n * h * w)
+        }
         if stemPool { (h, w) = Self.stemPoolSize(height: h, width: w) }
         var scratch = n * (features + numClasses)
         for block in blocks {
@@ -225,9 +240,8 @@ public final class CBAMModel: Sendable {
                 activation = max(activation, conv.outChannels * n * h * w)
             }
             if let d = block.downsample { columns = max(columns, d.bufferCount(batch: n, height: inH, width: inW, threads: threads)) }
-            if let cbam = block.cbam {
-                scratch = max(scratch, CBAM.scratchCount(channels: cbam.channel.channels, hidden: cbam.channel.hidden,
-                                                         batch: n, height: h, width: w))
+            if let attention = block.attention {
+                scratch = max(scratch, attention.scratchCount(batch: n, height: h, width: w))
             }
         }
         return (activation, max(columns, 1), scratch)
@@ -240,30 +254,40 @@ public final class CBAMModel: Sendable {
         let (macs, layers) = Self.walk(stem: stem, stemPool: stemPool, blocks: blocks, numClasses: numClasses,
                                        height: inH, width: inW)
         return ModelSummary(name: config.name, block: config.block.rawValue, layers: config.layers, widths: config.widths,
-                            stem: config.stem.rawValue, numClasses: numClasses, checkpointLayout: layout.description,
+                            stem: config.stem.rawValue, shortcut: config.shortcut.rawValue, numClasses: numClasses,
+                            attentionType: attentionType?.rawValue, checkpointLayout: layout.description,
                             parameters: parameterCount, multiplyAdds: macs, inputHeight: inH, inputWidth: inW, cbamLayers: layers)
     }
 
     /// Multiply-adds of one image at `height × width`, and the CBAM layers with the shapes of their maps.
-    static func walk(stem: Conv2D, stemPool: Bool, blocks: [ResidualBlock], numClasses: Int, height: Int,
+    static func walk(stem: [Conv2D], stemPool: Bool, blocks: [ResidualBlock], numClasses: Int, height: Int,
                      width: Int) -> (multiplyAdds: Int, cbamLayers: [ModelSummary.CBAMLayer]) {
-        var macs = stem.multiplyAdds(height: height, width: width)
-        var (h, w) = stem.outputSize(height: height, width: width)
+        var macs = 0
+        var (h, w) = (height, width)
+        for conv in stem {
+            macs += conv.multiplyAdds(height: h, width: w)
+            (h, w) = conv.outputSize(height: h, width: w)
+        }
         if stemPool { (h, w) = Self.stemPoolSize(height: h, width: w) }
         var layers: [ModelSummary.CBAMLayer] = []
         for block in blocks {
-            if let d = block.downsample { macs += d.multiplyAdds(height: h, width: w) }
+            if let d = block.downsample {
+                let (sh, sw) = block.shortcutPool ? averagePool2x2Size(height: h, width: w) : (h, w)
+                macs += d.multiplyAdds(height: sh, width: sw)
+            }
             for conv in block.convolutions {
                 macs += conv.multiplyAdds(height: h, width: w)
                 (h, w) = conv.outputSize(height: h, width: w)
             }
-            if let cbam = block.cbam {
-                macs += cbam.channel.multiplyAdds() + cbam.spatial.multiplyAdds(height: h, width: w)
-                layers.append(.init(layer: block.name, channels: cbam.channel.channels, hidden: cbam.channel.hidden,
-                                    spatialHeight: h, spatialWidth: w))
+            if let attention = block.attention {
+                macs += attention.multiplyAdds(height: h, width: w)
+                let spatial = attention.hasSpatialMap
+                layers.append(.init(layer: block.name, type: attention.type.rawValue, channels: attention.channels,
+                                    hidden: attention.hidden, kernelSize: attention.kernel,
+                                    spatialHeight: spatial ? h : nil, spatialWidth: spatial ? w : nil))
             }
         }
-        macs += (blocks.last?.outChannels ?? stem.outChannels) * numClasses
+        macs += (blocks.last?.outChannels ?? stem.last!.outChannels) * numClasses
         return (macs, layers)
     }
 }

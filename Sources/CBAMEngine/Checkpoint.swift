@@ -1,5 +1,6 @@
 /// The tensors of a PyTorch `state_dict`, as the model asks for them by name and shape.
-/// A `module.` prefix (DataParallel) is stripped and `num_batches_tracked` ignored; every other tensor
+/// The config's rename rules are applied first, then a `module.` prefix (DataParallel) is stripped and
+/// `num_batches_tracked` ignored; every other tensor
 /// must be asked for exactly once with the right shape, so nothing is silently skipped.
 final class Checkpoint {
     private let file: SafeTensors
@@ -9,11 +10,13 @@ final class Checkpoint {
     /// Elements of the tensors read so far that are trainable parameters (not BN running statistics).
     private(set) var parameterCount = 0
 
-    init(_ file: SafeTensors) {
+    init(_ file: SafeTensors, rename: RenameMap? = nil) throws(ModelError) {
         self.file = file
-        let names = file.entries.keys.filter { !$0.hasSuffix("num_batches_tracked") }
-        let prefixed = !names.isEmpty && names.allSatisfy { $0.hasPrefix("module.") }
-        storedNames = Dictionary(uniqueKeysWithValues: names.map { (prefixed ? String($0.dropFirst(7)) : $0, $0) })
+        let stored = file.entries.keys.filter { !$0.hasSuffix("num_batches_tracked") }
+        var renamed = Dictionary(uniqueKeysWithValues: stored.map { ($0, $0) })
+        if let rename, !rename.isEmpty { renamed = try rename.map(stored) }
+        let prefixed = !renamed.isEmpty && renamed.keys.allSatisfy { $0.hasPrefix("module.") }
+        storedNames = Dictionary(uniqueKeysWithValues: renamed.map { (prefixed ? String($0.key.dropFirst(7)) : $0.key, $0.value) })
     }
 
     /// Every name in the checkpoint (prefix stripped).
@@ -34,6 +37,11 @@ final class Checkpoint {
         used.insert(name)
         if !name.hasSuffix("running_mean") && !name.hasSuffix("running_var") { parameterCount += entry.count }
         return try file.floats(stored)
+    }
+
+    /// The values of `name` if the checkpoint has it (with exactly `shape`), else nil.
+    func optionalTensor(_ name: String, shape: [Int]) throws(ModelError) -> [Float]? {
+        contains(name) ? try tensor(name, shape: shape) : nil
     }
 
     /// Fails if any tensor was never asked for.

@@ -21,7 +21,7 @@ public struct ForwardResult: Sendable {
     public func topK(of image: Int, k: Int) -> [ClassScore] { CBAMEngine.topK(softmax(logits(of: image)), k: k) }
 }
 
-/// The attention maps of one CBAM block for one image.
+/// The attention maps of one block (CBAM, SE or ECA) for one image.
 public struct AttentionMap: Sendable, Equatable {
     /// The residual block the CBAM sits in, named like the PyTorch module: "layer1.0".
     public let layer: String
@@ -29,8 +29,11 @@ public struct AttentionMap: Sendable, Equatable {
     public let channel: [Float]
     public let spatialHeight: Int
     public let spatialWidth: Int
-    /// Spatial attention `M_s`: `spatialHeight × spatialWidth` values in (0, 1), row-major.
+    /// Spatial attention `M_s`: `spatialHeight × spatialWidth` values in (0, 1), row-major; empty (and both sizes 0)
+    /// for attention without a spatial map (SE, ECA).
     public let spatial: [Float]
+
+    public var hasSpatialMap: Bool { !spatial.isEmpty }
 
     public init(layer: String, channel: [Float], spatialHeight: Int, spatialWidth: Int, spatial: [Float]) {
         self.layer = layer

@@ -15,8 +15,8 @@ extension CBAMModel {
     /// Builds the model the config describes from a checkpoint's tensors, folding each BN into its convolution.
     public convenience init(config: ModelConfig, labels: [String]? = nil, weights: SafeTensors) throws(ModelError) {
         do { try config.validate() } catch let error as ModelError { throw error } catch { throw .invalidConfig("\(error)") }
-        let checkpoint = Checkpoint(weights)
-        let layout = try CheckpointLayout.detect(in: checkpoint)
+        let checkpoint = try Checkpoint(weights, rename: RenameMap(config.rename))
+        let layout = try CheckpointLayout.detect(in: checkpoint, attention: config.attention?.kind)
 
         func convBN(_ conv: String, _ bn: String, in cin: Int, out cout: Int, kernel k: Int, stride: Int, relu: Bool) throws(ModelError) -> Conv2D {
             let w = try checkpoint.tensor("\(conv).weight", shape: [cout, cin, k, k])
@@ -25,10 +25,23 @@ extension CBAMModel {
                           convolution: w, batchNorm: norm)
         }
 
-        let imagenet = config.stem == .imagenet
-        let stem = try convBN("conv1", "bn1", in: 3, out: config.widths[0], kernel: imagenet ? 7 : 3, stride: imagenet ? 2 : 1, relu: true)
+        // The stem's widths are the tensors' (timm's stem is 64 wide, or twice its stem width when deep, whatever the
+        // first stage's width; its "tiered" deep stem narrows the first conv); `widths[0]` where a tensor is missing.
+        func width(_ name: String, _ fallback: Int) -> Int { checkpoint.shape(of: name)?.first ?? fallback }
+        let stem: [Conv2D]
+        switch config.stem {
+        case .imagenet: stem = [try convBN("conv1", "bn1", in: 3, out: width("conv1.weight", config.widths[0]), kernel: 7, stride: 2, relu: true)]
+        case .cifar: stem = [try convBN("conv1", "bn1", in: 3, out: width("conv1.weight", config.widths[0]), kernel: 3, stride: 1, relu: true)]
+        case .deep:
+            let out = width("conv1.6.weight", config.widths[0])
+            let first = width("conv1.0.weight", out / 2), second = width("conv1.3.weight", out / 2)
+            stem = [try convBN("conv1.0", "conv1.1", in: 3, out: first, kernel: 3, stride: 2, relu: true),
+                    try convBN("conv1.3", "conv1.4", in: first, out: second, kernel: 3, stride: 1, relu: true),
+                    try convBN("conv1.6", "bn1", in: second, out: out, kernel: 3, stride: 1, relu: true)]
+        }
+        let stemPool = config.stem != .cifar
         var blocks: [ResidualBlock] = []
-        var inplanes = config.widths[0]
+        var inplanes = stem.last!.outChannels
         let expansion = config.block.expansion
         for (stage, (count, width)) in zip(config.layers, config.widths).enumerated() {
             for index in 0..<count {
@@ -46,25 +59,31 @@ extension CBAMModel {
                     convs.append(try convBN("\(name).conv3", "\(name).bn3", in: width, out: out, kernel: 1, stride: 1, relu: false))
                 }
                 var downsample: Conv2D?
+                let pooled = config.shortcut == .avgpool && stride != 1
                 if stride != 1 || inplanes != out {
-                    downsample = try convBN("\(name).downsample.0", "\(name).downsample.1", in: inplanes, out: out, kernel: 1,
-                                            stride: stride, relu: false)
+                    downsample = config.shortcut == .avgpool
+                        ? try convBN("\(name).downsample.1", "\(name).downsample.2", in: inplanes, out: out, kernel: 1, stride: 1, relu: false)
+                        : try convBN("\(name).downsample.0", "\(name).downsample.1", in: inplanes, out: out, kernel: 1,
+                                     stride: stride, relu: false)
                 }
-                var cbam: CBAM?
-                if let attention = config.attention, attention.stages[stage] {
-                    cbam = try layout.readCBAM("\(name).cbam", channels: out, reduction: attention.reduction,
-                                               kernel: attention.kernelSize, from: checkpoint)
+                var attention: BlockAttention?
+                if let config = config.attention, config.stages[stage] {
+                    attention = try layout.readAttention(block: name, channels: out, config: config, from: checkpoint)
                 }
-                blocks.append(ResidualBlock(name: name, convolutions: convs, downsample: downsample, cbam: cbam))
+                blocks.append(ResidualBlock(name: name, convolutions: convs, downsample: downsample, shortcutPool: pooled,
+                                            attention: attention))
                 inplanes = out
             }
         }
         let fcWeight = try checkpoint.tensor("fc.weight", shape: [config.numClasses, inplanes])
         let fcBias = try checkpoint.tensor("fc.bias", shape: [config.numClasses])
-        try checkpoint.checkAllUsed()
+        do { try checkpoint.checkAllUsed() } catch {
+            throw ModelError(error.code, error.message + "; attention layout: \(layout)"
+                                 + (layout == .none && config.attention == nil ? " (config has no attention)" : ""))
+        }
 
         self.init(config: config, labels: labels ?? (0..<config.numClasses).map(String.init), layout: layout,
-                  parameterCount: checkpoint.parameterCount, stem: stem, stemPool: imagenet, blocks: blocks,
+                  parameterCount: checkpoint.parameterCount, stem: stem, stemPool: stemPool, blocks: blocks,
                   classifierWeight: fcWeight, classifierBias: fcBias)
     }
 

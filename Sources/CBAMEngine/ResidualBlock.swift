@@ -1,14 +1,17 @@
 /// A ResNet block with optional CBAM, as torchvision's `BasicBlock` / `Bottleneck` (stride on the 3x3 conv):
 ///   basic:      F = bn2(conv3x3(relu(bn1(conv3x3(x)))))
 ///   bottleneck: F = bn3(conv1x1(relu(bn2(conv3x3(relu(bn1(conv1x1(x))))))))
-///   output = relu(CBAM(F) + shortcut(x)),  shortcut = x or bn(conv1x1/s(x)).
+///   output = relu(attention(F) + shortcut(x)),  shortcut = x, bn(conv1x1/s(x)) or bn(conv1x1(avgpool2x2(x))).
 struct ResidualBlock {
     /// "layerX.Y", as the PyTorch module.
     let name: String
     /// conv1, conv2 (and conv3 for a bottleneck), BN folded in; ReLU fused on all but the last.
     let convolutions: [Conv2D]
     let downsample: Conv2D?
-    let cbam: CBAM?
+    /// The shortcut average-pools (2x2/2) before its stride-1 `downsample` (timm's `avg_down`).
+    var shortcutPool = false
+    /// CBAM, SE or ECA; nil in a block without attention.
+    let attention: BlockAttention?
 
     var outChannels: Int { convolutions.last!.outChannels }
 
@@ -23,13 +26,17 @@ struct ResidualBlock {
             temporaries = (temporaries.1, temporaries.0)
         }
         let identity: UnsafePointer<Float>
-        if let downsample {
+        if let downsample, shortcutPool {
+            // Both temporaries are free once the last convolution has written the output.
+            let pooled = workspace.timed(.pooling) { averagePool2x2(input, into: temporaries.1) }
+            identity = UnsafePointer(downsample.run(pooled, into: temporaries.0, workspace: workspace).data)
+        } else if let downsample {
             identity = UnsafePointer(downsample.run(input, into: temporaries.0, workspace: workspace).data)
         } else {
             identity = UnsafePointer(input.data)
         }
-        if let cbam {
-            workspace.timed(.cbam) { cbam.refine(x, identity: identity, into: x.data, scratch: workspace.scratch) }
+        if let attention {
+            workspace.timed(.cbam) { attention.refine(x, identity: identity, into: x.data, scratch: workspace.scratch) }
         } else {
             workspace.timed(.residual) { for i in 0..<x.count { x.data[i] = max(x.data[i] + identity[i], 0) } }
         }

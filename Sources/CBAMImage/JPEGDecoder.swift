@@ -19,20 +19,22 @@ struct JPEGDecoder {
             target_shorter_side: UInt32(clamping: max(0, targetShorterSide ?? 0)),
             max_scans: UInt32(clamping: limits.maxScans),
             time_budget_ns: timeBudget.map(budgetNanoseconds) ?? 0)
-        var header = CBAMJPEGImage()
-        let headerStatus = bytes.withUnsafeBufferPointer {
-            cbam_jpeg_read_header($0.baseAddress, $0.count, &options, &header)
-        }
-        guard headerStatus == CBAM_JPEG_OK else { throw JPEGDecoder.error(headerStatus, message: cString(&header.message)) }
-        // The limits held, so the exact buffer is allocated once and libjpeg writes into it: no copy.
-        let count = Int(header.width) * Int(header.height) * 3
+        // The header is read once: the decoder it opens knows the exact size, the buffer is allocated once, and
+        // libjpeg writes into it (no copy).
         var result = CBAMJPEGImage()
         var status = CBAM_JPEG_OK
-        let pixels = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            status = bytes.withUnsafeBufferPointer {
-                cbam_jpeg_decode_into($0.baseAddress, $0.count, &options, buffer.baseAddress, count, &result)
+        var pixels: [UInt8] = []
+        bytes.withUnsafeBufferPointer { data in
+            guard let decoder = cbam_jpeg_open(data.baseAddress, data.count, &options, &result) else {
+                status = result.status
+                return
             }
-            initialized = status == CBAM_JPEG_OK ? count : 0
+            defer { cbam_jpeg_close(decoder) }
+            let count = Int(result.width) * Int(result.height) * 3
+            pixels = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+                status = cbam_jpeg_read_pixels(decoder, buffer.baseAddress, count, &result)
+                initialized = status == CBAM_JPEG_OK ? count : 0
+            }
         }
         guard status == CBAM_JPEG_OK else { throw JPEGDecoder.error(status, message: cString(&result.message)) }
         let image = RGBImage(width: Int(result.width), height: Int(result.height), pixels: pixels,

@@ -55,7 +55,11 @@ extension InferenceService {
             let image = stored.images[images[0]]
             // Without a layer, the deepest one: the map closest to the decision.
             guard let map = image.maps.first(where: { $0.layer == (layer ?? layerNames.last) }) else {
-                throw HTTPError(status: 404, code: "unknown_layer", message: "this model has no CBAM layers")
+                throw HTTPError(status: 404, code: "unknown_layer", message: "this model has no attention layers")
+            }
+            guard map.hasSpatialMap else {
+                throw HTTPError(status: 404, code: "no_spatial_map",
+                                message: "layer \(map.layer) has channel attention only (no spatial map to draw); ask for format=json")
             }
             let rgb = HeatMap.render(spatial: map.spatial, height: map.spatialHeight, width: map.spatialWidth,
                                      cropSize: stored.cropSize, colormap: colormap, overlay: overlay ? image.crop : nil)

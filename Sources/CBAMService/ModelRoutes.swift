@@ -32,13 +32,17 @@ extension InferenceService {
         let s = summary, input = modelConfig.input
         return ModelDescription(
             name: modelName,
-            architecture: .init(block: s.block, layers: s.layers, widths: s.widths, stem: s.stem,
-                                attention: modelConfig.attention.map { .init(type: $0.type, reduction: $0.reduction, kernelSize: $0.kernelSize) }),
+            architecture: .init(block: s.block, layers: s.layers, widths: s.widths, stem: s.stem, shortcut: s.shortcut,
+                                attention: modelConfig.attention.map {
+                                    .init(type: $0.type, reduction: $0.reduction, kernelSize: $0.kernelSize,
+                                          spatialMap: $0.kind?.hasSpatialMap ?? false)
+                                },
+                                checkpointLayout: s.checkpointLayout),
             input: .init(size: input.size, resize: input.resize, mean: input.mean, std: input.std, shape: [3, input.size, input.size]),
             numClasses: numClasses, labels: labels,
-            cbamLayers: s.cbamLayers.map {
-                .init(layer: $0.layer, channels: $0.channels, hidden: $0.hidden, channelShape: [$0.channels],
-                      spatialShape: [$0.spatialHeight, $0.spatialWidth])
+            cbamLayers: s.cbamLayers.map { l in
+                .init(layer: l.layer, type: l.type, channels: l.channels, hidden: l.hidden, channelShape: [l.channels],
+                      spatialShape: l.spatialHeight.flatMap { h in l.spatialWidth.map { [h, $0] } })
             },
             parameters: s.parameters, multiplyAdds: s.multiplyAdds, maxBatchSize: configuration.maxBatchSize)
     }

@@ -100,7 +100,7 @@ enum OpenAPIDocument {
       "requestBody": {"$ref": "#/components/requestBodies/Images"}, "responses": $PREDICT_RESPONSES}},
     "/v1/attention/{id}": {"get": {"summary": "Attention maps of a prediction response, as JSON or as a heat-map PNG", "parameters": [
         {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}, "description": "The id of a /v1/predict response"},
-        {"name": "layer", "in": "query", "schema": {"type": "string"}, "description": "A CBAM layer such as layer4.2; for PNG the deepest layer by default"},
+        {"name": "layer", "in": "query", "schema": {"type": "string"}, "description": "A layer with attention such as layer4.2; for PNG the deepest layer by default (PNG needs a spatial map: CBAM only; SE and ECA layers answer 404 no_spatial_map)"},
         {"name": "kind", "in": "query", "schema": {"enum": ["channel", "spatial", "all"], "default": "all"}},
         {"name": "image", "in": "query", "schema": {"type": "integer", "minimum": 0}, "description": "Index of the image in a multi-file request (PNG: default 0)"},
         {"name": "format", "in": "query", "schema": {"enum": ["json", "png"], "default": "json"}},
@@ -182,7 +182,7 @@ enum OpenAPIDocument {
       "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
       "ClassPrediction": {"type": "object", "properties": {"index": {"type": "integer"}, "label": {"type": "string"}, "probability": {"type": "number"}}},
       "AttentionLayer": {"type": "object", "required": ["layer"], "properties": {"layer": {"type": "string"}, "channel": {"type": "array", "items": {"type": "number"}},
-        "spatial": {"type": "object", "properties": {"height": {"type": "integer"}, "width": {"type": "integer"}, "data": {"type": "array", "items": {"type": "number"}}}}}},
+        "spatial": {"type": ["object", "null"], "description": "Left out when not asked for; null when asked for but the layer's attention (SE, ECA) has no spatial map", "properties": {"height": {"type": "integer"}, "width": {"type": "integer"}, "data": {"type": "array", "items": {"type": "number"}}}}}},
       "ImageResult": {"type": "object", "properties": {"index": {"type": "integer"}, "filename": {"type": ["string", "null"]},
         "predictions": {"type": "array", "items": {"$ref": "#/components/schemas/ClassPrediction"}}, "attention": {"type": "array", "items": {"$ref": "#/components/schemas/AttentionLayer"}}}},
       "Prediction": {"type": "object", "required": ["id", "model", "timing"], "properties": {
@@ -192,7 +192,7 @@ enum OpenAPIDocument {
         "results": {"type": "array", "items": {"$ref": "#/components/schemas/ImageResult"}},
         "timing": {"type": "object", "properties": {"decode_ms": {"type": "number"}, "preprocess_ms": {"type": "number"}, "queue_ms": {"type": "number"}, "inference_ms": {"type": "number"}, "batch_size": {"type": "integer"}, "batch_requests": {"type": "integer"}, "total_ms": {"type": "number"}}}}},
       "Model": {"type": "object", "properties": {"name": {"type": "string"}, "architecture": {"type": "object"}, "input": {"type": "object"}, "num_classes": {"type": "integer"}, "labels": {"type": "array", "items": {"type": "string"}},
-        "cbam_layers": {"type": "array", "items": {"type": "object", "properties": {"layer": {"type": "string"}, "channels": {"type": "integer"}, "hidden": {"type": "integer"}, "channel_shape": {"type": "array", "items": {"type": "integer"}}, "spatial_shape": {"type": "array", "items": {"type": "integer"}}}}},
+        "cbam_layers": {"type": "array", "description": "Every layer with attention (CBAM, SE or ECA)", "items": {"type": "object", "properties": {"layer": {"type": "string"}, "type": {"enum": ["cbam", "se", "eca"]}, "channels": {"type": "integer"}, "hidden": {"type": ["integer", "null"], "description": "Width of the channel MLP; null for ECA"}, "channel_shape": {"type": "array", "items": {"type": "integer"}}, "spatial_shape": {"type": ["array", "null"], "items": {"type": "integer"}, "description": "null where the layer has no spatial map (SE, ECA)"}}}},
         "parameters": {"type": "integer"}, "multiply_adds": {"type": "integer"}, "max_batch_size": {"type": "integer"}}},
       "OIPTensorMetadata": {"type": "object", "properties": {"name": {"type": "string"}, "datatype": {"type": "string"}, "shape": {"type": "array", "items": {"type": "integer"}}}},
       "OIPModelMetadata": {"type": "object", "properties": {"name": {"type": "string"}, "versions": {"type": "array", "items": {"type": "string"}}, "platform": {"type": "string"},

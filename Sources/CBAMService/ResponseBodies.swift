@@ -29,11 +29,24 @@ public struct AttentionLayer: Codable, Sendable, Equatable {
     public let layer: String
     public let channel: [Float]?
     public let spatial: Spatial?
+    /// The spatial map was asked for but the layer's attention (SE, ECA) has none: written as `"spatial": null`.
+    var spatialAbsent = false
+
+    enum CodingKeys: String, CodingKey { case layer, channel, spatial }
 
     public init(_ map: AttentionMap, kind: AttentionKind = .all) {
         layer = map.layer
         channel = kind.includesChannel ? map.channel : nil
-        spatial = kind.includesSpatial ? Spatial(height: map.spatialHeight, width: map.spatialWidth, data: map.spatial) : nil
+        spatial = kind.includesSpatial && map.hasSpatialMap
+            ? Spatial(height: map.spatialHeight, width: map.spatialWidth, data: map.spatial) : nil
+        spatialAbsent = kind.includesSpatial && !map.hasSpatialMap
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(layer, forKey: .layer)
+        try c.encodeIfPresent(channel, forKey: .channel)
+        if spatialAbsent { try c.encodeNil(forKey: .spatial) } else { try c.encodeIfPresent(spatial, forKey: .spatial) }
     }
 }
 
@@ -125,10 +138,13 @@ struct StoredAttentionResponse: Encodable {
 struct ModelDescription: Encodable {
     struct Architecture: Encodable {
         struct Attention: Encodable {
+            /// "cbam", "se" or "eca".
             let type: String
             let reduction: Int
             let kernelSize: Int
-            enum CodingKeys: String, CodingKey { case type, reduction, kernelSize = "kernel_size" }
+            /// Only CBAM has a spatial map; SE and ECA layers have a channel map alone.
+            let spatialMap: Bool
+            enum CodingKeys: String, CodingKey { case type, reduction, kernelSize = "kernel_size", spatialMap = "spatial_map" }
         }
 
         let family = "cbam-resnet"
@@ -136,9 +152,14 @@ struct ModelDescription: Encodable {
         let layers: [Int]
         let widths: [Int]
         let stem: String
+        let shortcut: String
         let attention: Attention?
+        /// How the checkpoint's tensors were named (`CheckpointLayout`).
+        let checkpointLayout: String
 
-        enum CodingKeys: String, CodingKey { case family, block, layers, widths, stem, attention }
+        enum CodingKeys: String, CodingKey {
+            case family, block, layers, widths, stem, shortcut, attention, checkpointLayout = "checkpoint_layout"
+        }
 
         func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
@@ -147,7 +168,9 @@ struct ModelDescription: Encodable {
             try c.encode(layers, forKey: .layers)
             try c.encode(widths, forKey: .widths)
             try c.encode(stem, forKey: .stem)
+            try c.encode(shortcut, forKey: .shortcut)
             try c.encode(attention, forKey: .attention)  // null for a plain ResNet
+            try c.encode(checkpointLayout, forKey: .checkpointLayout)
         }
     }
 
@@ -159,14 +182,26 @@ struct ModelDescription: Encodable {
         let shape: [Int]
     }
 
+    /// One layer with attention; `hidden` is null for ECA, `spatial_shape` null for SE and ECA (no spatial map).
     struct CBAMLayer: Encodable {
         let layer: String
+        let type: String
         let channels: Int
-        let hidden: Int
+        let hidden: Int?
         let channelShape: [Int]
-        let spatialShape: [Int]
+        let spatialShape: [Int]?
         enum CodingKeys: String, CodingKey {
-            case layer, channels, hidden, channelShape = "channel_shape", spatialShape = "spatial_shape"
+            case layer, type, channels, hidden, channelShape = "channel_shape", spatialShape = "spatial_shape"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(layer, forKey: .layer)
+            try c.encode(type, forKey: .type)
+            try c.encode(channels, forKey: .channels)
+            try c.encode(hidden, forKey: .hidden)
+            try c.encode(channelShape, forKey: .channelShape)
+            try c.encode(spatialShape, forKey: .spatialShape)
         }
     }
 

@@ -112,145 +112,175 @@ static void fail(CBAMJPEGImage *result, CBAMJPEGStatus status, const char *messa
     snprintf(result->message, sizeof result->message, "%s", message);
 }
 
-// Reads the header, checks the limits and picks the DCT scale; then, unless `destination` is NULL, decodes
-// into it (it must hold exactly width * height * 3 bytes). Nothing is allocated outside libjpeg's pools.
-static CBAMJPEGStatus decode_jpeg(const uint8_t *data, size_t size, const CBAMJPEGOptions *options,
-                                  uint8_t *destination, size_t capacity, CBAMJPEGImage *result) {
-    memset(result, 0, sizeof *result);
-    if (data == NULL || size == 0) {
-        fail(result, CBAM_JPEG_TRUNCATED, "JPEG data is empty");
-        return result->status;
-    }
-
+// One decode in progress: libjpeg's state and the managers it calls back, on the heap so that the header read by
+// cbam_jpeg_open is the one cbam_jpeg_read_pixels continues from. Every entry point arms `errors.escape` with its
+// own setjmp before calling libjpeg, so a longjmp only ever lands in the C frame that called it.
+struct CBAMJPEGDecoder {
     struct jpeg_decompress_struct cinfo;
     DecoderErrors errors;
     WorkLimit work_limit;
+    int is_cmyk;
+};
 
-    memset(&errors, 0, sizeof errors);
-    cinfo.err = jpeg_std_error(&errors.base);
-    errors.base.error_exit = record_error_and_escape;
-    errors.base.output_message = record_message;
-    errors.base.emit_message = record_warning;
+static void fail_from_errors(CBAMJPEGDecoder *decoder, CBAMJPEGImage *result) {
+    result->status = decoder->errors.status == CBAM_JPEG_OK ? CBAM_JPEG_CORRUPT : decoder->errors.status;
+    snprintf(result->message, sizeof result->message, "%s", decoder->errors.message);
+}
 
-    if (setjmp(errors.escape)) {
-        jpeg_destroy_decompress(&cinfo);
-        result->status = errors.status == CBAM_JPEG_OK ? CBAM_JPEG_CORRUPT : errors.status;
-        snprintf(result->message, sizeof result->message, "%s", errors.message);
-        return result->status;
+CBAMJPEGDecoder *cbam_jpeg_open(const uint8_t *data, size_t size, const CBAMJPEGOptions *options,
+                                CBAMJPEGImage *result) {
+    memset(result, 0, sizeof *result);
+    if (data == NULL || size == 0) {
+        fail(result, CBAM_JPEG_TRUNCATED, "JPEG data is empty");
+        return NULL;
+    }
+    CBAMJPEGDecoder *decoder = calloc(1, sizeof *decoder);
+    if (decoder == NULL) {
+        fail(result, CBAM_JPEG_OUT_OF_MEMORY, "out of memory for the JPEG decoder");
+        return NULL;
+    }
+    struct jpeg_decompress_struct *cinfo = &decoder->cinfo;
+    cinfo->err = jpeg_std_error(&decoder->errors.base);
+    decoder->errors.base.error_exit = record_error_and_escape;
+    decoder->errors.base.output_message = record_message;
+    decoder->errors.base.emit_message = record_warning;
+
+    if (setjmp(decoder->errors.escape)) {
+        fail_from_errors(decoder, result);
+        cbam_jpeg_close(decoder);
+        return NULL;
     }
 
-    jpeg_create_decompress(&cinfo);
-    memset(&work_limit, 0, sizeof work_limit);
-    work_limit.base.progress_monitor = limit_work;
-    work_limit.errors = &errors;
-    work_limit.max_scans = options->max_scans;
+    jpeg_create_decompress(cinfo);
+    WorkLimit *work_limit = &decoder->work_limit;
+    work_limit->base.progress_monitor = limit_work;
+    work_limit->errors = &decoder->errors;
+    work_limit->max_scans = options->max_scans;
     if (options->time_budget_ns > 0) {
-        clock_gettime(CLOCK_MONOTONIC, &work_limit.deadline);
-        uint64_t nanoseconds = (uint64_t)work_limit.deadline.tv_nsec + options->time_budget_ns;
-        work_limit.deadline.tv_sec += (time_t)(nanoseconds / 1000000000u);
-        work_limit.deadline.tv_nsec = (long)(nanoseconds % 1000000000u);
-        work_limit.has_deadline = 1;
+        clock_gettime(CLOCK_MONOTONIC, &work_limit->deadline);
+        uint64_t nanoseconds = (uint64_t)work_limit->deadline.tv_nsec + options->time_budget_ns;
+        work_limit->deadline.tv_sec += (time_t)(nanoseconds / 1000000000u);
+        work_limit->deadline.tv_nsec = (long)(nanoseconds % 1000000000u);
+        work_limit->has_deadline = 1;
     }
-    cinfo.progress = &work_limit.base;
+    cinfo->progress = &work_limit->base;
 
-    jpeg_mem_src(&cinfo, data, (unsigned long)size);
-    errors.reading_header = 1;
-    jpeg_read_header(&cinfo, TRUE);
-    errors.reading_header = 0;
+    jpeg_mem_src(cinfo, data, (unsigned long)size);
+    decoder->errors.reading_header = 1;
+    jpeg_read_header(cinfo, TRUE);
+    decoder->errors.reading_header = 0;
 
-    result->source_width = (int32_t)cinfo.image_width;
-    result->source_height = (int32_t)cinfo.image_height;
-    result->components = cinfo.num_components;
-    uint64_t source_pixels = (uint64_t)cinfo.image_width * cinfo.image_height;
-    if (cinfo.image_width > options->max_side || cinfo.image_height > options->max_side ||
+    result->source_width = (int32_t)cinfo->image_width;
+    result->source_height = (int32_t)cinfo->image_height;
+    result->components = cinfo->num_components;
+    uint64_t source_pixels = (uint64_t)cinfo->image_width * cinfo->image_height;
+    if (cinfo->image_width > options->max_side || cinfo->image_height > options->max_side ||
         source_pixels > options->max_pixels) {
-        jpeg_destroy_decompress(&cinfo);
         result->status = CBAM_JPEG_TOO_LARGE;
         snprintf(result->message, sizeof result->message,
                  "JPEG is %ux%u (%llu pixels); the limit is %llu pixels and %u per side",
-                 cinfo.image_width, cinfo.image_height, (unsigned long long)source_pixels,
+                 cinfo->image_width, cinfo->image_height, (unsigned long long)source_pixels,
                  (unsigned long long)options->max_pixels, options->max_side);
-        return result->status;
+        cbam_jpeg_close(decoder);
+        return NULL;
     }
 
-    int is_cmyk = 0;
-    switch (cinfo.jpeg_color_space) {
+    switch (cinfo->jpeg_color_space) {
     case JCS_GRAYSCALE: case JCS_RGB: case JCS_YCbCr:
-        cinfo.out_color_space = JCS_RGB;   // gray is replicated, as PIL's convert("RGB") does
+        cinfo->out_color_space = JCS_RGB;   // gray is replicated, as PIL's convert("RGB") does
         break;
-    case JCS_CMYK: case JCS_YCCK:         // YCCK means an Adobe marker with transform 2
-        cinfo.out_color_space = JCS_CMYK;
-        is_cmyk = 1;
+    case JCS_CMYK: case JCS_YCCK:          // YCCK means an Adobe marker with transform 2
+        cinfo->out_color_space = JCS_CMYK;
+        decoder->is_cmyk = 1;
         break;
     default:
-        jpeg_destroy_decompress(&cinfo);
         result->status = CBAM_JPEG_UNSUPPORTED;
         snprintf(result->message, sizeof result->message,
-                 "JPEG with %d components is not supported (expected 1, 3 or 4)", cinfo.num_components);
-        return result->status;
+                 "JPEG with %d components is not supported (expected 1, 3 or 4)", cinfo->num_components);
+        cbam_jpeg_close(decoder);
+        return NULL;
     }
     // PIL's defaults, so that pixels match the training pipeline exactly.
-    cinfo.dct_method = JDCT_ISLOW;
-    cinfo.do_fancy_upsampling = TRUE;
+    cinfo->dct_method = JDCT_ISLOW;
+    cinfo->do_fancy_upsampling = TRUE;
 
-    cinfo.scale_num = 1;
-    cinfo.scale_denom = 1;
+    cinfo->scale_num = 1;
+    cinfo->scale_denom = 1;
     if (options->target_shorter_side > 0) {
         // The largest reduction that keeps the shorter side >= the target: 1/d when the image is at least
         // d times the target (then libjpeg's ceil(side / d) is >= the target too).
         static const unsigned denominators[] = {8, 4, 2};
-        uint64_t shorter = cinfo.image_width < cinfo.image_height ? cinfo.image_width : cinfo.image_height;
+        uint64_t shorter = cinfo->image_width < cinfo->image_height ? cinfo->image_width : cinfo->image_height;
         for (int i = 0; i < 3; i++) {
             if (shorter >= (uint64_t)denominators[i] * options->target_shorter_side) {
-                cinfo.scale_denom = denominators[i];
+                cinfo->scale_denom = denominators[i];
                 break;
             }
         }
     }
 
-    jpeg_calc_output_dimensions(&cinfo);
-    unsigned width = cinfo.output_width, height = cinfo.output_height;
+    jpeg_calc_output_dimensions(cinfo);
+    result->width = (int32_t)cinfo->output_width;
+    result->height = (int32_t)cinfo->output_height;
+    result->scale_denom = (int32_t)cinfo->scale_denom;
+    result->status = CBAM_JPEG_OK;
+    return decoder;
+}
+
+CBAMJPEGStatus cbam_jpeg_read_pixels(CBAMJPEGDecoder *decoder, uint8_t *destination, size_t capacity,
+                                     CBAMJPEGImage *result) {
+    struct jpeg_decompress_struct *cinfo = &decoder->cinfo;
+    unsigned width = cinfo->output_width, height = cinfo->output_height;
+    size_t row_bytes = (size_t)width * 3;
     result->width = (int32_t)width;
     result->height = (int32_t)height;
-    result->scale_denom = (int32_t)cinfo.scale_denom;
-    size_t row_bytes = (size_t)width * 3;
-    if (destination == NULL) {
-        jpeg_destroy_decompress(&cinfo);
-        result->status = CBAM_JPEG_OK;
-        return CBAM_JPEG_OK;
-    }
-    if (capacity != row_bytes * height) {
-        jpeg_destroy_decompress(&cinfo);
+    result->source_width = (int32_t)cinfo->image_width;
+    result->source_height = (int32_t)cinfo->image_height;
+    result->scale_denom = (int32_t)cinfo->scale_denom;
+    result->components = cinfo->num_components;
+    if (destination == NULL || capacity != row_bytes * height) {
         result->status = CBAM_JPEG_INVALID_ARGUMENT;
         snprintf(result->message, sizeof result->message,
-                 "destination holds %zu bytes, the %ux%u image needs %zu", capacity, width, height, row_bytes * height);
+                 "destination holds %zu bytes, the %ux%u image needs %zu", destination ? capacity : 0, width, height,
+                 row_bytes * height);
+        return result->status;
+    }
+    if (setjmp(decoder->errors.escape)) {
+        fail_from_errors(decoder, result);
         return result->status;
     }
 
-    jpeg_start_decompress(&cinfo);
+    jpeg_start_decompress(cinfo);
     // Scratch rows live in libjpeg's pool, which jpeg_destroy_decompress frees on every path.
-    JSAMPARRAY cmyk_row = is_cmyk
-        ? (*cinfo.mem->alloc_sarray)((j_common_ptr)&cinfo, JPOOL_IMAGE, width * 4, 1) : NULL;
+    JSAMPARRAY cmyk_row = decoder->is_cmyk
+        ? (*cinfo->mem->alloc_sarray)((j_common_ptr)cinfo, JPOOL_IMAGE, width * 4, 1) : NULL;
 
-    while (cinfo.output_scanline < height) {
-        uint8_t *out = destination + (size_t)cinfo.output_scanline * row_bytes;
-        if (is_cmyk) {
-            jpeg_read_scanlines(&cinfo, cmyk_row, 1);
+    while (cinfo->output_scanline < height) {
+        uint8_t *out = destination + (size_t)cinfo->output_scanline * row_bytes;
+        if (decoder->is_cmyk) {
+            jpeg_read_scanlines(cinfo, cmyk_row, 1);
             cmyk_row_to_rgb(cmyk_row[0], out, width);
         } else {
-            jpeg_read_scanlines(&cinfo, &out, 1);
+            jpeg_read_scanlines(cinfo, &out, 1);
         }
     }
     // Not jpeg_finish_decompress: what follows the last scanline (trailing bytes, a missing EOI)
     // does not change the pixels, and PIL ignores it too.
-    jpeg_destroy_decompress(&cinfo);
     result->status = CBAM_JPEG_OK;
+    result->message[0] = 0;
     return CBAM_JPEG_OK;
+}
+
+void cbam_jpeg_close(CBAMJPEGDecoder *decoder) {
+    if (decoder == NULL) return;
+    jpeg_destroy_decompress(&decoder->cinfo);
+    free(decoder);
 }
 
 CBAMJPEGStatus cbam_jpeg_read_header(const uint8_t *data, size_t size, const CBAMJPEGOptions *options,
                                      CBAMJPEGImage *result) {
-    return decode_jpeg(data, size, options, NULL, 0, result);
+    cbam_jpeg_close(cbam_jpeg_open(data, size, options, result));
+    return result->status;
 }
 
 CBAMJPEGStatus cbam_jpeg_decode_into(const uint8_t *data, size_t size, const CBAMJPEGOptions *options,
@@ -260,24 +290,31 @@ CBAMJPEGStatus cbam_jpeg_decode_into(const uint8_t *data, size_t size, const CBA
         fail(result, CBAM_JPEG_INVALID_ARGUMENT, "no destination buffer");
         return result->status;
     }
-    return decode_jpeg(data, size, options, destination, capacity, result);
+    CBAMJPEGDecoder *decoder = cbam_jpeg_open(data, size, options, result);
+    if (decoder == NULL) return result->status;
+    cbam_jpeg_read_pixels(decoder, destination, capacity, result);
+    cbam_jpeg_close(decoder);
+    return result->status;
 }
 
 CBAMJPEGStatus cbam_jpeg_decode(const uint8_t *data, size_t size, const CBAMJPEGOptions *options,
                                 CBAMJPEGImage *result) {
-    if (cbam_jpeg_read_header(data, size, options, result) != CBAM_JPEG_OK) return result->status;
+    CBAMJPEGDecoder *decoder = cbam_jpeg_open(data, size, options, result);
+    if (decoder == NULL) return result->status;
     size_t capacity = (size_t)result->width * (size_t)result->height * 3;
     uint8_t *pixels = malloc(capacity ? capacity : 1);
     if (pixels == NULL) {
+        cbam_jpeg_close(decoder);
         fail(result, CBAM_JPEG_OUT_OF_MEMORY, "out of memory for the decoded image");
         return result->status;
     }
-    if (cbam_jpeg_decode_into(data, size, options, pixels, capacity, result) != CBAM_JPEG_OK) {
+    if (cbam_jpeg_read_pixels(decoder, pixels, capacity, result) != CBAM_JPEG_OK) {
         free(pixels);
-        return result->status;
+    } else {
+        result->pixels = pixels;
     }
-    result->pixels = pixels;
-    return CBAM_JPEG_OK;
+    cbam_jpeg_close(decoder);
+    return result->status;
 }
 
 void cbam_jpeg_release(CBAMJPEGImage *image) {

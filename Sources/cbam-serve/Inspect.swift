@@ -30,20 +30,33 @@ struct Inspect: AsyncParsableCommand {
 
     static func describe(_ s: ModelSummary, config: ModelConfig) -> String {
         var lines = ["\(s.name) (\(config.format))"]
-        lines.append("  architecture:  \(s.block) blocks \(s.layers), widths \(s.widths), \(s.stem) stem, \(s.numClasses) classes")
-        if let a = config.attention {
-            lines.append("  attention:     CBAM, reduction \(a.reduction), \(a.kernelSize)x\(a.kernelSize) spatial kernel, stages \(a.stages)")
+        let shortcut = s.shortcut == "avgpool" ? ", average-pool shortcut" : ""
+        lines.append("  architecture:  \(s.block) blocks \(s.layers), widths \(s.widths), \(s.stem) stem\(shortcut), \(s.numClasses) classes")
+        if let a = config.attention, let type = a.kind {
+            let detail = switch type {
+            case .cbam: "channel + spatial maps, \(a.kernelSize)x\(a.kernelSize) spatial kernel"
+            case .se: "channel map only (squeeze-and-excitation), no spatial map"
+            case .eca: "channel map only (1-D convolution across channels), no spatial map"
+            }
+            lines.append("  attention:     \(type.displayName): \(detail), stages \(a.stages)")
         } else {
             lines.append("  attention:     none")
         }
-        lines.append("  checkpoint:    \(s.checkpointLayout)")
+        lines.append("  checkpoint:    \(s.checkpointLayout) layout")
         lines.append("  parameters:    \(s.parameters) (\(String(format: "%.2f", Double(s.parameters) / 1e6)) M)")
         lines.append("  multiply-adds: \(s.multiplyAdds) (\(String(format: "%.3f", Double(s.multiplyAdds) / 1e9)) G) per image at 3x\(s.inputHeight)x\(s.inputWidth)")
         let i = config.input
         lines.append("  input:         size \(i.size), resize \(i.resize), mean \(i.mean), std \(i.std)")
-        lines.append("  CBAM layers:   \(s.cbamLayers.count)")
+        lines.append("  attention layers: \(s.cbamLayers.count)")
         for l in s.cbamLayers {
-            lines.append("    \(l.layer.padding(toLength: 10, withPad: " ", startingAt: 0)) channel [\(l.channels)] (MLP \(l.channels)-\(l.hidden)-\(l.channels))  spatial [\(l.spatialHeight)x\(l.spatialWidth)]")
+            let name = l.layer.padding(toLength: 10, withPad: " ", startingAt: 0)
+            let module = switch (l.hidden, l.kernelSize) {
+            case let (hidden?, _): "MLP \(l.channels)-\(hidden)-\(l.channels)"
+            case let (nil, k?): "1-D kernel \(k)"
+            default: ""
+            }
+            let spatial = l.spatialHeight.flatMap { h in l.spatialWidth.map { "spatial [\(h)x\($0)]" } } ?? "no spatial map"
+            lines.append("    \(name) \(l.type.uppercased()) channel [\(l.channels)] (\(module))  \(spatial)")
         }
         return lines.joined(separator: "\n")
     }

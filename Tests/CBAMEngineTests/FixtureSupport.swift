@@ -15,7 +15,10 @@ struct ParityFixture {
         enum CodingKeys: String, CodingKey { case parameters, multiplyAdds = "multiply_adds" }
     }
 
-    static let names = ["bottleneck_imagenet", "basic_cifar_selective", "authors_module_prefix"]
+    static let names = ["bottleneck_imagenet", "basic_cifar_selective", "authors_module_prefix"] + layoutNames
+    /// Written with timm and the ca/sa structure by tools/make_layout_fixtures.py (issue 18).
+    static let layoutNames = ["timm_seresnet", "timm_ecaresnet_deep_avgdown", "timm_cbam_resnet", "casa_cbam_resnet18",
+                              "renamed_seresnet"]
 
     static func directory(_ name: String) -> URL {
         Bundle.module.resourceURL!.appendingPathComponent("Fixtures").appendingPathComponent(name)

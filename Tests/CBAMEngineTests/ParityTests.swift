@@ -66,8 +66,8 @@ import Testing
         let result = try model.forward(Array(fixture.input.values[0..<(3 * fixture.height * fixture.width)]), batch: 1,
                                        height: fixture.height, width: fixture.width, attention: true)
         #expect(summary.cbamLayers.map(\.layer) == result.attention[0].map(\.layer))
-        #expect(summary.cbamLayers.map(\.spatialHeight) == result.attention[0].map(\.spatialHeight))
-        #expect(summary.cbamLayers.map(\.spatialWidth) == result.attention[0].map(\.spatialWidth))
+        #expect(summary.cbamLayers.map(\.spatialHeight) == result.attention[0].map { $0.hasSpatialMap ? $0.spatialHeight : nil })
+        #expect(summary.cbamLayers.map(\.spatialWidth) == result.attention[0].map { $0.hasSpatialMap ? $0.spatialWidth : nil })
         #expect(summary.cbamLayers.map(\.channels) == result.attention[0].map(\.channel.count))
     }
 
@@ -75,6 +75,32 @@ import Testing
         #expect(try CBAMModel.load(directory: ParityFixture.directory("bottleneck_imagenet")).layout == .canonical(mlp: .conv, name: "mlp", bias: false))
         #expect(try CBAMModel.load(directory: ParityFixture.directory("basic_cifar_selective")).layout == .canonical(mlp: .linear, name: "fc", bias: true))
         #expect(try CBAMModel.load(directory: ParityFixture.directory("authors_module_prefix")).layout == .authors)
+        #expect(try CBAMModel.load(directory: ParityFixture.directory("timm_seresnet")).layout == .timm(.se))
+        #expect(try CBAMModel.load(directory: ParityFixture.directory("timm_ecaresnet_deep_avgdown")).layout == .timm(.eca))
+        #expect(try CBAMModel.load(directory: ParityFixture.directory("timm_cbam_resnet")).layout == .timm(.cbam))
+        #expect(try CBAMModel.load(directory: ParityFixture.directory("casa_cbam_resnet18")).layout == .caSa)
+        #expect(try CBAMModel.load(directory: ParityFixture.directory("renamed_seresnet")).layout == .timm(.se))
+    }
+
+    @Test func attentionTypeAndMapsFollowTheCheckpoint() throws {
+        for (name, type) in [("timm_seresnet", AttentionType.se), ("timm_ecaresnet_deep_avgdown", .eca), ("timm_cbam_resnet", .cbam)] {
+            let fixture = try ParityFixture(name)
+            let model = try CBAMModel.load(directory: fixture.directory)
+            #expect(model.attentionType == type)
+            let result = try model.forward(fixture.input.values, batch: fixture.batch, height: fixture.height, width: fixture.width,
+                                           attention: true)
+            #expect(result.attention.allSatisfy { $0.allSatisfy { $0.hasSpatialMap == type.hasSpatialMap } })
+            #expect(model.summary().cbamLayers.allSatisfy { ($0.spatialHeight != nil) == type.hasSpatialMap && $0.type == type.rawValue })
+        }
+    }
+
+    @Test func timmMLPWidthsAndECAKernelsAreReadFromTheTensors() throws {
+        // timm rounds SE's hidden width up to a multiple of 8 (16 channels / 16 -> 8) and sizes ECA's kernel per block.
+        let se = try CBAMModel.load(directory: ParityFixture.directory("timm_seresnet")).summary()
+        #expect(se.cbamLayers.map(\.hidden) == [8, 8, 8, 8])
+        let eca = try CBAMModel.load(directory: ParityFixture.directory("timm_ecaresnet_deep_avgdown")).summary()
+        #expect(eca.cbamLayers.map(\.kernelSize) == [3, 3, 5, 5])  // 32, 64, 128, 256 channels
+        #expect(eca.stem == "deep" && eca.shortcut == "avgpool")
     }
 
     @Test func selectiveStagesOnlyHaveCBAMWhereTheConfigSays() throws {
@@ -106,18 +132,22 @@ func expectParity(_ result: ForwardResult, _ fixture: ParityFixture, model: CBAM
     let logitError = maxAbsDifference(result.logits, logits)
     #expect(logitError <= 1e-3, "max abs logit error \(logitError)")
     let layers = model.cbamLayers
-    #expect(Set(fixture.expected.entries.keys) == Set(["logits"] + layers.flatMap { ["\($0).channel", "\($0).spatial"] }))
+    let spatialMaps = model.attentionType?.hasSpatialMap ?? false
+    #expect(Set(fixture.expected.entries.keys) == Set(["logits"] + layers.flatMap { ["\($0).channel"] + (spatialMaps ? ["\($0).spatial"] : []) }))
     var channelError: Float = 0, spatialError: Float = 0
     for (index, layer) in layers.enumerated() {
         let channel = try fixture.expected.floats("\(layer).channel")
-        let spatialShape = fixture.expected.entries["\(layer).spatial"]!.shape
-        let spatial = try fixture.expected.floats("\(layer).spatial")
-        let c = channel.count / fixture.batch, hw = spatial.count / fixture.batch
+        let c = channel.count / fixture.batch
         for image in 0..<fixture.batch {
             let map = result.attention[image][index]
             #expect(map.layer == layer)
-            #expect([map.spatialHeight, map.spatialWidth] == Array(spatialShape[1...]))
             channelError = max(channelError, maxAbsDifference(map.channel, channel[image * c..<(image + 1) * c]))
+            #expect(map.hasSpatialMap == spatialMaps)
+            guard spatialMaps else { continue }
+            let spatialShape = fixture.expected.entries["\(layer).spatial"]!.shape
+            let spatial = try fixture.expected.floats("\(layer).spatial")
+            let hw = spatial.count / fixture.batch
+            #expect([map.spatialHeight, map.spatialWidth] == Array(spatialShape[1...]))
             spatialError = max(spatialError, maxAbsDifference(map.spatial, spatial[image * hw..<(image + 1) * hw]))
         }
     }

@@ -64,14 +64,14 @@ final class LiveServer: Sendable {
     let server: HTTPServer
     var port: Int { server.boundPort }
 
-    init(_ configure: (inout ServiceConfiguration) -> Void = { _ in },
+    init(model: CBAMModel? = nil, _ configure: (inout ServiceConfiguration) -> Void = { _ in },
          http configureHTTP: (inout HTTPServer.Configuration) -> Void = { _ in }) throws {
         var configuration = ServiceConfiguration()
         configuration.maxBatchDelay = .milliseconds(2)
         configure(&configuration)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        service = InferenceService(model: try Fixtures.model(), configuration: configuration, logger: logger)
+        service = InferenceService(model: try model ?? Fixtures.model(), configuration: configuration, logger: logger)
         var http = HTTPServer.Configuration(host: "127.0.0.1", port: 0)
         http.accessLogLevel = nil
         http.eventLoops = 2

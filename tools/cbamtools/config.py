@@ -1,8 +1,8 @@
 """A model directory's config.json (format `cbam-resnet/1`, read by Sources/CBAMEngine/ModelConfig.swift), built in
 one place, and its labels.txt.
 
-The dict's keys come in the order the files have them: format, name, block, layers, widths, stem, num_classes,
-attention, input; name, attention and input only when given.
+The dict's keys come in the order the files have them: format, name, block, layers, widths, stem, shortcut,
+num_classes, attention, input; name, shortcut (when not "conv"), attention and input only when given.
 """
 from __future__ import annotations
 
@@ -14,12 +14,17 @@ FORMAT = "cbam-resnet/1"
 
 
 def model_config(block: str, layers: list[int], widths: list[int], stem: str, num_classes: int,
-                 attention: dict | None = None, input: dict | None = None, name: str | None = None) -> dict:
-    """block "basic" | "bottleneck", stem "cifar" (3x3 conv) | "imagenet" (7x7 conv + max pool)."""
+                 attention: dict | None = None, input: dict | None = None, name: str | None = None,
+                 shortcut: str = "conv") -> dict:
+    """block "basic" | "bottleneck", stem "cifar" (3x3 conv) | "imagenet" (7x7 conv + max pool) | "deep" (timm's three
+    3x3 convs + max pool); shortcut "conv" (written only when "avgpool": timm's average-pool shortcut)."""
     config: dict = {"format": FORMAT}
     if name is not None:
         config["name"] = name
-    config.update({"block": block, "layers": list(layers), "widths": list(widths), "stem": stem, "num_classes": num_classes})
+    config.update({"block": block, "layers": list(layers), "widths": list(widths), "stem": stem})
+    if shortcut != "conv":
+        config["shortcut"] = shortcut
+    config["num_classes"] = num_classes
     if attention is not None:
         config["attention"] = attention
     if input is not None:

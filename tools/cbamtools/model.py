@@ -251,7 +251,7 @@ def load_model_directory(model_dir: Path):
 
 @torch.no_grad()
 def multiply_adds(model: nn.Module, x: torch.Tensor) -> int:
-    """Multiply-adds per image of one forward pass of `x`, summed over every Conv2d and Linear call by hooks (the CBAM
+    """Multiply-adds per image of one forward pass of `x`, summed over every Conv1d (ECA), Conv2d and Linear call by hooks (the CBAM
     MLP runs twice, on the average- and the max-pooled vector; pooling and elementwise products are not counted).
     Put the model in eval mode first, or the pass updates its BN statistics."""
     total = 0
@@ -261,7 +261,7 @@ def multiply_adds(model: nn.Module, x: torch.Tensor) -> int:
         per_output = m.weight[0].numel()  # in_channels / groups * k * k, or in_features
         total += out.numel() // out.shape[0] * per_output
 
-    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))]
     try:
         model(x)
     finally:

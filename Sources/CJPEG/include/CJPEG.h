@@ -37,8 +37,26 @@ typedef struct {
     char message[256];
 } CBAMJPEGImage;
 
-/// Reads the header only: checks the limits, picks the DCT scale and sets width/height (the size of the
-/// RGB8 output), source size, scale and components. Allocates nothing for pixels.
+/// A decode in progress, between cbam_jpeg_open and cbam_jpeg_close: the header is read once and the pixels
+/// continue from it.
+typedef struct CBAMJPEGDecoder CBAMJPEGDecoder;
+
+/// Reads the header: checks the limits, picks the DCT scale and sets width/height (the size of the RGB8 output),
+/// source size, scale and components. Returns the decoder to read the pixels with, or NULL with `result->status`
+/// and `message` saying why. `data` must stay valid until cbam_jpeg_close.
+CBAMJPEGDecoder *cbam_jpeg_open(const uint8_t *data, size_t size, const CBAMJPEGOptions *options,
+                                CBAMJPEGImage *result);
+
+/// Decodes the opened image into `destination` (exactly width*height*3 bytes) the way PIL's
+/// `Image.open(f).convert("RGB")` does: ISLOW IDCT, fancy upsampling, Adobe-inverted CMYK. At most once per
+/// decoder. Returns `result->status`; `result->pixels` stays NULL.
+CBAMJPEGStatus cbam_jpeg_read_pixels(CBAMJPEGDecoder *decoder, uint8_t *destination, size_t capacity,
+                                     CBAMJPEGImage *result);
+
+/// Frees the decoder (NULL is fine).
+void cbam_jpeg_close(CBAMJPEGDecoder *decoder);
+
+/// Reads the header only (open and close): as cbam_jpeg_open, without keeping the decoder.
 CBAMJPEGStatus cbam_jpeg_read_header(const uint8_t *data, size_t size, const CBAMJPEGOptions *options,
                                      CBAMJPEGImage *result);
 

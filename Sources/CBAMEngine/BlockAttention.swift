@@ -1,0 +1,86 @@
+/// The attention module of a residual block, applied to the block's last BN output before the identity add.
+enum BlockAttention {
+    /// Channel then spatial attention: a channel map `[C]` and a spatial map `[H, W]`.
+    case cbam(CBAM)
+    /// Squeeze-and-excitation: a channel map only.
+    case se(SqueezeExcitation)
+    /// Efficient channel attention: a channel map only.
+    case eca(EfficientChannelAttention)
+
+    /// `config.json`'s `attention.type`.
+    var type: AttentionType {
+        switch self {
+        case .cbam: .cbam
+        case .se: .se
+        case .eca: .eca
+        }
+    }
+
+    var channels: Int {
+        switch self {
+        case .cbam(let m): m.channel.channels
+        case .se(let m): m.channels
+        case .eca(let m): m.channels
+        }
+    }
+
+    /// Width of the channel MLP (CBAM, SE); nil for ECA.
+    var hidden: Int? {
+        switch self {
+        case .cbam(let m): m.channel.hidden
+        case .se(let m): m.hidden
+        case .eca: nil
+        }
+    }
+
+    /// Size of the 1-D (ECA) or 2-D (CBAM spatial) kernel; nil for SE.
+    var kernel: Int? {
+        switch self {
+        case .cbam(let m): m.spatial.kernel
+        case .se: nil
+        case .eca(let m): m.kernel
+        }
+    }
+
+    var hasSpatialMap: Bool { if case .cbam = self { true } else { false } }
+
+    func multiplyAdds(height: Int, width: Int) -> Int {
+        switch self {
+        case .cbam(let m): m.channel.multiplyAdds() + m.spatial.multiplyAdds(height: height, width: width)
+        case .se(let m): m.multiplyAdds()
+        case .eca(let m): m.multiplyAdds()
+        }
+    }
+
+    func scratchCount(batch: Int, height: Int, width: Int) -> Int {
+        switch self {
+        case .cbam(let m): CBAM.scratchCount(channels: m.channel.channels, hidden: m.channel.hidden, batch: batch,
+                                             height: height, width: width)
+        case .se(let m): batch * m.channels + SqueezeExcitation.scratchCount(channels: m.channels, hidden: m.hidden, batch: batch)
+        case .eca(let m): batch * m.channels + EfficientChannelAttention.scratchCount(channels: m.channels, batch: batch)
+        }
+    }
+
+    /// Refines `feature` and finishes the residual block: `output = relu(attention(F) + identity)`.
+    /// Leaves the channel map `[N, C]` at the start of `scratch`, then (CBAM only) the spatial map `[N, H, W]`.
+    func refine(_ feature: FeatureMap, identity: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>,
+                scratch: UnsafeMutablePointer<Float>) {
+        let channelMap: UnsafeMutablePointer<Float> = scratch
+        switch self {
+        case .cbam(let m):
+            m.refine(feature, identity: identity, into: output, scratch: scratch)
+            return
+        case .se(let m): m(feature, into: channelMap, scratch: scratch + feature.batch * feature.channels)
+        case .eca(let m): m(feature, into: channelMap, scratch: scratch + feature.batch * feature.channels)
+        }
+        let (n, c, hw) = (feature.batch, feature.channels, feature.pixels)
+        for ch in 0..<c {
+            for image in 0..<n {
+                let mc = channelMap[image * c + ch]
+                let offset = (ch * n + image) * hw
+                let f = feature.data + offset, id = identity + offset, out = output + offset
+                for p in 0..<hw { out[p] = max(f[p] * mc + id[p], 0) }
+            }
+        }
+    }
+}
