@@ -16,8 +16,6 @@ struct Conv2D: Sendable {
     /// The same convolution in the Winograd domains, for 3x3 stride-1 "same" convolutions.
     let winograd2: WinogradConvolution?
     let winograd4: WinogradConvolution?
-    /// The same convolution as four input phases and nine GEMMs, for 3x3 stride-2 convolutions with padding 1.
-    let polyphase: PolyphaseConvolution?
 
     /// How a pass computes this convolution.
     enum Algorithm: Sendable {
@@ -25,8 +23,6 @@ struct Conv2D: Sendable {
         case gemm
         case winograd2x2
         case winograd4x4
-        /// Phases of the input and one GEMM per tap, no im2col (3x3 stride 2).
-        case polyphase
     }
 
     init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, relu: Bool, weight: [Float], bias: [Float]) {
@@ -44,8 +40,6 @@ struct Conv2D: Sendable {
                                                            weight: weight, bias: bias) : nil
         winograd4 = sameThreeByThree ? WinogradConvolution(.f4x4, inChannels: inChannels, outChannels: outChannels, relu: relu,
                                                            weight: weight, bias: bias) : nil
-        polyphase = kernel == 3 && stride == 2 && padding == 1
-            ? PolyphaseConvolution(inChannels: inChannels, outChannels: outChannels, relu: relu, weight: weight, bias: bias) : nil
     }
 
     /// Folds BatchNorm statistics `(γ, β, μ, σ²)` into a bias-free convolution weight `[Cout, Cin, k, k]`.
@@ -72,7 +66,6 @@ struct Conv2D: Sendable {
     /// The algorithms worth measuring for a pass of this shape: for a 3x3 stride-1 convolution both Winograd variants
     /// (F(4x4) on maps of at least 4x4) and the GEMM; for the others the GEMM alone.
     func candidates(batch: Int, height: Int, width: Int) -> [Algorithm] {
-        if polyphase != nil { return [.gemm, .polyphase] }
         guard winograd2 != nil else { return [.gemm] }
         return height >= 4 && width >= 4 ? [.winograd4x4, .winograd2x2, .gemm] : [.winograd2x2, .gemm]
     }
@@ -86,7 +79,7 @@ struct Conv2D: Sendable {
 
     private func winograd(_ algorithm: Algorithm) -> WinogradConvolution? {
         switch algorithm {
-        case .gemm, .polyphase: nil
+        case .gemm: nil
         case .winograd2x2: winograd2
         case .winograd4x4: winograd4
         }
@@ -97,9 +90,6 @@ struct Conv2D: Sendable {
     func bufferCount(batch: Int, height: Int, width: Int, threads: Int, algorithm: Algorithm) -> Int {
         if let winograd = winograd(algorithm) {
             return winograd.bufferCount(batch: batch, height: height, width: width, threads: threads)
-        }
-        if algorithm == .polyphase, let polyphase {
-            return polyphase.bufferCount(batch: batch, height: height, width: width, threads: threads)
         }
         guard needsColumns else { return 0 }
         let (oh, ow) = outputSize(height: height, width: width)
@@ -136,9 +126,6 @@ struct Conv2D: Sendable {
         let algorithm = algorithm ?? defaultAlgorithm(batch: input.batch, height: input.height, width: input.width)
         if let winograd = winograd(algorithm) {
             return winograd(input, into: output, buffers: buffers)
-        }
-        if algorithm == .polyphase, let polyphase {
-            return polyphase(input, into: output, buffers: buffers)
         }
         let (oh, ow) = outputSize(height: input.height, width: input.width)
         let out = FeatureMap(data: output, channels: outChannels, batch: input.batch, height: oh, width: ow)
