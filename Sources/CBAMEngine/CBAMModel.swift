@@ -26,6 +26,12 @@ public final class CBAMModel: Sendable {
     /// The idle workspaces, most recently returned last (for tests).
     var workspaces: [Workspace] { pool.withLock { $0 } }
     var workspace: Workspace { workspaces.last! }
+    /// The execution plan of every pass shape (batch slice, height, width, threads) run so far, shared by all
+    /// workspaces: a shape is measured once per model, not once per workspace.
+    private let plans = Mutex<[ExecutionPlan.Key: ExecutionPlan]>([:])
+    /// The number of pass shapes with a measured plan (for tests).
+    var planCount: Int { plans.withLock { $0.count } }
+    func plan(for key: ExecutionPlan.Key) -> ExecutionPlan? { plans.withLock { $0[key] } }
 
     init(config: ModelConfig, labels: [String], layout: CheckpointLayout, parameterCount: Int, stem: [Conv2D], stemPool: Bool,
          blocks: [ResidualBlock], classifierWeight: [Float], classifierBias: [Float]) {
@@ -83,10 +89,8 @@ public final class CBAMModel: Sendable {
         let slices = max(1, min(slices, batch))
         return withWorkspaces(slices) { workspaces in
             if slices == 1 {
-                // A small pass is over before the threads would pay for their meeting at every layer.
-                let small = Double(batch * height * width) * multiplyAddsPerPixel < Self.multithreadingThreshold
                 let pass = run(input.baseAddress!, batch: batch, height: height, width: width, attention: attention,
-                               threads: small ? 1 : BLASThreads.count, in: workspaces[0])
+                               threads: singleSliceThreads(batch: batch, height: height, width: width), in: workspaces[0])
                 return ForwardResult(numClasses: numClasses, logits: pass.logits, attention: pass.attention)
             }
             let perImage = 3 * height * width
@@ -99,6 +103,24 @@ public final class CBAMModel: Sendable {
             }
             return ForwardResult(numClasses: numClasses, logits: passes.all.flatMap(\.logits),
                                  attention: passes.all.flatMap(\.attention))
+        }
+    }
+
+    /// The threads of a pass run as one slice: a small pass is over before the threads would pay for their meeting
+    /// at every layer.
+    func singleSliceThreads(batch: Int, height: Int, width: Int) -> Int {
+        Double(batch * height * width) * multiplyAddsPerPixel < Self.multithreadingThreshold ? 1 : BLASThreads.count
+    }
+
+    /// The execution-plan keys of the slices `forward` cuts a batch of this shape into (see `forward`).
+    func passKeys(batch: Int, height: Int, width: Int) -> [ExecutionPlan.Key] {
+        let slices = max(1, min(batch, BLASThreads.count))
+        if slices == 1 {
+            return [.init(batch: batch, height: height, width: width,
+                          threads: singleSliceThreads(batch: batch, height: height, width: width))]
+        }
+        return (0..<slices).map { i in
+            .init(batch: (i + 1) * batch / slices - i * batch / slices, height: height, width: width, threads: 1)
         }
     }
 
@@ -120,8 +142,11 @@ public final class CBAMModel: Sendable {
         let plan = memoryPlan(batch: batch, height: height, width: width, threads: threads)
         workspace.reserve(activation: plan.activation, columns: plan.columns, threads: threads, scratch: plan.scratch)
         let key = ExecutionPlan.Key(batch: batch, height: height, width: width, threads: threads)
-        workspace.beginPass(key)
-        defer { workspace.endPass(key) }
+        workspace.beginPass(plan: plans.withLock { $0[key] })
+        defer {
+            // Two passes of a new shape at once both measure; the first plan kept stays, so later passes agree.
+            if let measured = workspace.endPass() { plans.withLock { if $0[key] == nil { $0[key] = measured } } }
+        }
 
         let a = workspace.activations
         var buffers = BlockBuffers(input: a[0], first: a[1], second: a[2], output: a[3])

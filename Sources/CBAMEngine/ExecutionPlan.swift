@@ -5,8 +5,19 @@ import Foundation
 /// count. It is measured, not guessed: the first pass of a new shape runs each convolution with every candidate
 /// algorithm (three times each, keeping the best time) and keeps the fastest; later passes of that shape follow it.
 struct ExecutionPlan {
+    /// The shape a plan is for. Batches share a plan within powers of two (1, 2-3, 4-7, 8-15, ...): the best
+    /// algorithm moves with the number of tiles, but not by much within a factor of two, and a service whose batches
+    /// take every size up to 64 then measures 7 plans, not 64.
     struct Key: Hashable {
-        let batch, height, width, threads: Int
+        /// The largest power of two not above the pass's batch.
+        let batchClass: Int
+        let height, width, threads: Int
+
+        init(batch: Int, height: Int, width: Int, threads: Int) {
+            precondition(batch >= 1)
+            batchClass = 1 << (Int.bitWidth - 1 - batch.leadingZeroBitCount)
+            (self.height, self.width, self.threads) = (height, width, threads)
+        }
     }
 
     var algorithms: [Conv2D.Algorithm] = []
@@ -20,19 +31,19 @@ struct ExecutionPlan {
 }
 
 extension Workspace {
-    /// Starts a pass of this shape: follows its plan, or measures one if there is none yet.
-    func beginPass(_ key: ExecutionPlan.Key) {
-        if let plan = plans[key] {
+    /// Starts a pass: follows `plan`, the model's plan for the pass's shape, or measures one if there is none yet.
+    func beginPass(plan: ExecutionPlan?) {
+        if let plan {
             pass = .init(plan: plan, next: 0, measuring: false)
         } else {
             pass = .init(plan: ExecutionPlan(), next: 0, measuring: true)
         }
     }
 
-    /// Ends the pass; a plan it measured is kept for the next pass of its shape.
-    func endPass(_ key: ExecutionPlan.Key) {
-        if pass.measuring { plans[key] = pass.plan }
-        pass.measuring = false
+    /// Ends the pass; returns the plan it measured (for the model to keep), nil when it followed one.
+    func endPass() -> ExecutionPlan? {
+        defer { pass.measuring = false }
+        return pass.measuring ? pass.plan : nil
     }
 
     /// The algorithm for the pass's next convolution, measuring the candidates when the pass is measuring
@@ -100,5 +111,24 @@ extension Conv2D {
         case (_, 3, 1): .im2col3x3
         default: .strided3x3
         }
+    }
+}
+
+extension CBAMModel {
+    /// Measures now the execution plans of passes of each of `batchSizes` images of `height × width` (default: the
+    /// config's input size) with the current thread count, so that no later pass of those shapes pays for it: a
+    /// service calls it at start-up with its batch sizes (on the default model, batch 64 alone costs 1.6 s the first
+    /// time and 0.19 s after). Runs one pass of zeros per batch size; returns the time it took.
+    @discardableResult
+    public func warmUp(batchSizes: some Sequence<Int>, height: Int? = nil, width: Int? = nil) throws(ModelError) -> Duration {
+        let h = height ?? config.input.size, w = width ?? config.input.size
+        let start = ContinuousClock.now
+        for batch in batchSizes {
+            guard batch >= 1 else { throw ModelError("invalid_input", "warm-up batch size must be >= 1, got \(batch)") }
+            if passKeys(batch: batch, height: h, width: w).allSatisfy({ plan(for: $0) != nil }) { continue }
+            let zeros = [Float](repeating: 0, count: batch * 3 * h * w)
+            _ = try forward(zeros, batch: batch, height: h, width: w, attention: false)
+        }
+        return ContinuousClock.now - start
     }
 }

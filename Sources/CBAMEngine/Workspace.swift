@@ -13,8 +13,7 @@ final class Workspace: @unchecked Sendable {
     private(set) var activationCapacity = 0
     private(set) var columnCapacity = 0
     private(set) var scratchCapacity = 0
-    /// The execution plans of the input shapes this workspace has run, and the one of the pass under way.
-    var plans: [ExecutionPlan.Key: ExecutionPlan] = [:]
+    /// The execution plan of the pass under way (the model keeps the plans of the shapes it has run).
     var pass = ExecutionPlan.Cursor()
     /// Where `CBAMModel.profile` collects the time per layer kind; nil otherwise.
     var profile: LayerProfile?

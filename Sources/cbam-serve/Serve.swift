@@ -122,6 +122,15 @@ struct Serve: AsyncParsableCommand {
         } catch {
             throw ValidationError("cannot load the model in \(directory): \(error.message)")
         }
+        // Each batch size's first pass measures its execution plan (on the default model up to 10x a pass): done
+        // here for every size the queue can form, so that no request pays for it.
+        do {
+            let took = try loaded.warmUp(batchSizes: 1...service.maxBatchSize)
+            logger.info("execution plans measured", metadata: [
+                "batch_sizes": "1-\(service.maxBatchSize)", "ms": "\(Int(took / .milliseconds(1)))"])
+        } catch {
+            throw ValidationError("cannot run the model: \(error.message)")
+        }
         let inference = InferenceService(model: loaded, configuration: service, logger: logger)
         let server = HTTPServer(configuration: http, router: inference.makeRouter(), logger: logger,
                                 observer: inference.observer)

@@ -102,16 +102,41 @@ struct WinogradTests {
             }
         }
         let first = try pass(batch: 2)
-        let workspace = model.workspaces[0]
-        #expect(workspace.plans.count == 1)
-        let plan = try #require(workspace.plans.values.first)
+        #expect(model.planCount == 1)
+        let plan = try #require(model.plan(for: .init(batch: 2, height: 32, width: 32, threads: 1)))
         let convolutions = 1 + model.blocks.map { block in block.convolutions.count + (block.downsample == nil ? 0 : 1) }.reduce(0, +)
         #expect(plan.algorithms.count == convolutions)
         let second = try pass(batch: 2)
-        #expect(workspace.plans.count == 1)
+        #expect(model.planCount == 1)
         #expect(maxAbsDifference(first.logits, second.logits) <= 1e-5)
         _ = try pass(batch: 1)
-        #expect(workspace.plans.count == 2)
+        #expect(model.planCount == 2)
+    }
+
+    /// `warmUp` measures the plan of every batch size it is given (each slice's shape when the batch is split over
+    /// threads), shared by all workspaces, so a later pass of those shapes, or of batches in the same power-of-two
+    /// class, measures nothing; a bad size is an error.
+    @Test func warmUpMeasuresThePlansOfItsBatchSizes() throws {
+        let model = try CBAMModel.load(directory: ParityFixture.directory("basic_cifar_selective"))
+        let size = model.config.input.size
+        #expect(model.planCount == 0)
+        try model.warmUp(batchSizes: [1, 3])
+        for batch in [1, 3] {
+            for key in model.passKeys(batch: batch, height: size, width: size) { #expect(model.plan(for: key) != nil) }
+        }
+        let planned = model.planCount
+        #expect(planned >= 1)
+        for batch in [3, 2] {
+            _ = try model.forward([Float](repeating: 0.25, count: batch * 3 * size * size), batch: batch, height: size,
+                                  width: size, attention: false)
+        }
+        #expect(model.planCount == planned)
+        #expect(throws: ModelError.self) { try model.warmUp(batchSizes: [0]) }
+    }
+
+    @Test func batchesSharePlansByPowersOfTwo() {
+        let classes = [1, 2, 3, 4, 7, 8, 63, 64, 65].map { ExecutionPlan.Key(batch: $0, height: 8, width: 8, threads: 1).batchClass }
+        #expect(classes == [1, 2, 2, 4, 4, 8, 32, 64, 64])
     }
 
     /// The model is Sendable: passes from several threads at once borrow their own workspaces and agree with a

@@ -19,6 +19,11 @@ def write(path: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str] |
 
 def read(path: Path) -> dict[str, np.ndarray]:
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
     except (SafetensorError, TypeError) as e:  # TypeError: "data type 'bfloat16' not understood"
         raise ValueError(f"{path}: {e}") from e
+    # With ml_dtypes installed (onnx brings it) numpy reads bfloat16 after all; refuse it the same way either way.
+    bfloat16 = [name for name, a in tensors.items() if a.dtype.name == "bfloat16"]
+    if bfloat16:
+        raise ValueError(f"{path}: data type 'bfloat16' is not supported (tensor {bfloat16[0]}); save float32")
+    return tensors
