@@ -107,8 +107,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// nil: a plain ResNet with no attention.
     public var attention: Attention?
     public var input: Input
-    /// `[regex, replacement]` pairs applied in order to every tensor name before anything reads it (NSRegularExpression
-    /// syntax, `$1` in the replacement for a group).
+    /// `[regex, replacement]` pairs applied in order to every tensor name (after a `module.` prefix is stripped) before
+    /// anything reads it (NSRegularExpression syntax, `$1` in the replacement for a group).
     public var rename: [[String]]?
 
     enum CodingKeys: String, CodingKey {
