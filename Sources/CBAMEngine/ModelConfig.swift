@@ -187,9 +187,6 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         }
     }
 
-    /// The stem's name in `cbam-serve inspect` and `/v1/models`.
-    public var stemDescription: String { stem.rawValue + (shortcut == .avgpool ? ", average-pool shortcut" : "") }
-
     private static func describe(_ error: DecodingError) -> String {
         func path(_ p: [CodingKey]) -> String { p.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".") }
         switch error {
