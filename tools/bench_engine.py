@@ -5,8 +5,10 @@
     python3 tools/bench_engine.py --threads 1,2          # prints Markdown tables, one pair per thread count
 
 Models: CBAM-ResNet-50 at 224x224 (batch 1 and 8) and CBAM-ResNet-20 for CIFAR at 32x32 (batch 1 and 64), random,
-BN statistics measured on random inputs so activations are realistic (no denormals); and the default model,
-models/cbam-resnet10-cifar10 with its trained weights, at 32x32 (batch 1, 8 and 64).
+BN statistics measured on random inputs so activations are realistic (no denormals); the default model,
+models/cbam-resnet10-cifar10 with its trained weights, at 32x32 (batch 1, 8 and 64); and timm's SE-ResNet-50 and
+ECA-ResNet-50d (deep stem, average-pool shortcut) at 224x224, batch 1, random likewise (these two need
+`pip install timm==1.0.31`; leave them out with --cases).
 Each engine runs `--rounds` rounds of `--iterations` timed passes (after `--warmup`), the engines taking turns
 within each round so that a drift in machine load hits all three alike; the table gives the median over all
 timed passes. PyTorch runs under torch.inference_mode with torch.set_num_threads(threads); ONNX Runtime
@@ -36,14 +38,44 @@ from cbamtools.random_weights import measure_batchnorm, randomise
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = ROOT / "models" / "cbam-resnet10-cifar10"
+TIMM_MODELS = ("seresnet50", "ecaresnet50d")
 MODELS = {"cbam-resnet50": (cbam_resnet50, 224), "cbam-resnet20-cifar": (cbam_resnet20_cifar, 32), DEFAULT_MODEL.name: (None, 32)}
+MODELS |= {name: (None, 224) for name in TIMM_MODELS}
 CASES = [("cbam-resnet50", 1), ("cbam-resnet50", 8), ("cbam-resnet20-cifar", 1), ("cbam-resnet20-cifar", 64),
-         (DEFAULT_MODEL.name, 1), (DEFAULT_MODEL.name, 8), (DEFAULT_MODEL.name, 64)]
+         (DEFAULT_MODEL.name, 1), (DEFAULT_MODEL.name, 8), (DEFAULT_MODEL.name, 64), ("seresnet50", 1), ("ecaresnet50d", 1)]
+
+
+def build_timm_model(name: str, workdir: Path) -> tuple[Path, torch.nn.Module]:
+    """timm's own model with random, well-conditioned weights, exported as a model directory whose config
+    cbamtools.checkpoint infers from the tensors (as tools/export_checkpoint.py does)."""
+    import timm
+
+    from cbamtools.checkpoint import infer_config
+    from cbamtools.config import imagenet_input
+    model = timm.create_model(name, pretrained=False)
+    directory = workdir / name
+    if (directory / "model.pt").exists():
+        model.load_state_dict(torch.load(directory / "model.pt"))
+    else:
+        generator = torch.Generator().manual_seed(7)
+        randomise(model, generator)
+        measure_batchnorm(model, torch.randn((4, 3, 224, 224), generator=generator))
+        state = {k: v.contiguous() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+        config, _ = infer_config({k: tuple(v.shape) for k, v in state.items()})
+        config |= {"name": name, "input": imagenet_input()}
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        save_file(state, directory / "model.safetensors")
+        torch.save(model.state_dict(), directory / "model.pt")
+    model.eval()
+    return directory, model
 
 
 def build_model(name: str, workdir: Path) -> tuple[Path, torch.nn.Module]:
     if name == DEFAULT_MODEL.name:
         return DEFAULT_MODEL, load_model_directory(DEFAULT_MODEL)[0]
+    if name in TIMM_MODELS:
+        return build_timm_model(name, workdir)
     make_config, size = MODELS[name]
     config = make_config(name)
     directory = workdir / name

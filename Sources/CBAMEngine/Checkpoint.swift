@@ -1,5 +1,5 @@
 /// The tensors of a PyTorch `state_dict`, as the model asks for them by name and shape.
-/// The config's rename rules are applied first, then a `module.` prefix (DataParallel) is stripped and
+/// A `module.` prefix (DataParallel) is stripped, then the config's rename rules are applied, and
 /// `num_batches_tracked` ignored; every other tensor
 /// must be asked for exactly once with the right shape, so nothing is silently skipped.
 final class Checkpoint {
@@ -13,10 +13,13 @@ final class Checkpoint {
     init(_ file: SafeTensors, rename: RenameMap? = nil) throws(ModelError) {
         self.file = file
         let stored = file.entries.keys.filter { !$0.hasSuffix("num_batches_tracked") }
-        var renamed = Dictionary(uniqueKeysWithValues: stored.map { ($0, $0) })
-        if let rename, !rename.isEmpty { renamed = try rename.map(stored) }
-        let prefixed = !renamed.isEmpty && renamed.keys.allSatisfy { $0.hasPrefix("module.") }
-        storedNames = Dictionary(uniqueKeysWithValues: renamed.map { (prefixed ? String($0.key.dropFirst(7)) : $0.key, $0.value) })
+        let prefixed = !stored.isEmpty && stored.allSatisfy { $0.hasPrefix("module.") }
+        let stripped = Dictionary(uniqueKeysWithValues: stored.map { (prefixed ? String($0.dropFirst(7)) : $0, $0) })
+        guard let rename, !rename.isEmpty else {
+            storedNames = stripped
+            return
+        }
+        storedNames = try rename.map(Array(stripped.keys)).mapValues { stripped[$0]! }
     }
 
     /// Every name in the checkpoint (prefix stripped).

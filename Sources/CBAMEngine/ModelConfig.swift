@@ -107,8 +107,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// nil: a plain ResNet with no attention.
     public var attention: Attention?
     public var input: Input
-    /// `[regex, replacement]` pairs applied in order to every tensor name before anything reads it (NSRegularExpression
-    /// syntax, `$1` in the replacement for a group).
+    /// `[regex, replacement]` pairs applied in order to every tensor name (after a `module.` prefix is stripped) before
+    /// anything reads it (NSRegularExpression syntax, `$1` in the replacement for a group).
     public var rename: [[String]]?
 
     enum CodingKeys: String, CodingKey {
@@ -186,9 +186,6 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             throw fail("input.mean and input.std must have 3 values each, std > 0")
         }
     }
-
-    /// The stem's name in `cbam-serve inspect` and `/v1/models`.
-    public var stemDescription: String { stem.rawValue + (shortcut == .avgpool ? ", average-pool shortcut" : "") }
 
     private static func describe(_ error: DecodingError) -> String {
         func path(_ p: [CodingKey]) -> String { p.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".") }

@@ -34,14 +34,15 @@ extension InferenceService {
             name: modelName,
             architecture: .init(block: s.block, layers: s.layers, widths: s.widths, stem: s.stem, shortcut: s.shortcut,
                                 attention: modelConfig.attention.map {
-                                    .init(type: $0.type, reduction: $0.reduction, kernelSize: $0.kernelSize,
+                                    .init(type: $0.type, reduction: $0.kind == .eca ? nil : $0.reduction,
+                                          kernelSize: $0.kind == .cbam ? $0.kernelSize : nil,
                                           spatialMap: $0.kind?.hasSpatialMap ?? false)
                                 },
                                 checkpointLayout: s.checkpointLayout),
             input: .init(size: input.size, resize: input.resize, mean: input.mean, std: input.std, shape: [3, input.size, input.size]),
             numClasses: numClasses, labels: labels,
             cbamLayers: s.cbamLayers.map { l in
-                .init(layer: l.layer, type: l.type, channels: l.channels, hidden: l.hidden, channelShape: [l.channels],
+                .init(layer: l.layer, type: l.type, channels: l.channels, hidden: l.hidden, kernelSize: l.kernelSize, channelShape: [l.channels],
                       spatialShape: l.spatialHeight.flatMap { h in l.spatialWidth.map { [h, $0] } })
             },
             parameters: s.parameters, multiplyAdds: s.multiplyAdds, maxBatchSize: configuration.maxBatchSize)

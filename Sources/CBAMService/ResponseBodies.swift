@@ -140,11 +140,21 @@ struct ModelDescription: Encodable {
         struct Attention: Encodable {
             /// "cbam", "se" or "eca".
             let type: String
-            let reduction: Int
-            let kernelSize: Int
+            /// null for ECA (no MLP); each layer's own width is its `hidden`.
+            let reduction: Int?
+            /// CBAM's spatial kernel; null for SE (none) and ECA (each layer's own is its `kernel_size`).
+            let kernelSize: Int?
             /// Only CBAM has a spatial map; SE and ECA layers have a channel map alone.
             let spatialMap: Bool
             enum CodingKeys: String, CodingKey { case type, reduction, kernelSize = "kernel_size", spatialMap = "spatial_map" }
+
+            func encode(to encoder: any Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(type, forKey: .type)
+                try c.encode(reduction, forKey: .reduction)
+                try c.encode(kernelSize, forKey: .kernelSize)
+                try c.encode(spatialMap, forKey: .spatialMap)
+            }
         }
 
         let family = "cbam-resnet"
@@ -182,16 +192,18 @@ struct ModelDescription: Encodable {
         let shape: [Int]
     }
 
-    /// One layer with attention; `hidden` is null for ECA, `spatial_shape` null for SE and ECA (no spatial map).
+    /// One layer with attention; `hidden` is null for ECA, `kernel_size` (CBAM's spatial or ECA's 1-D kernel) null for
+    /// SE, `spatial_shape` null for SE and ECA (no spatial map).
     struct CBAMLayer: Encodable {
         let layer: String
         let type: String
         let channels: Int
         let hidden: Int?
+        let kernelSize: Int?
         let channelShape: [Int]
         let spatialShape: [Int]?
         enum CodingKeys: String, CodingKey {
-            case layer, type, channels, hidden, channelShape = "channel_shape", spatialShape = "spatial_shape"
+            case layer, type, channels, hidden, kernelSize = "kernel_size", channelShape = "channel_shape", spatialShape = "spatial_shape"
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -200,6 +212,7 @@ struct ModelDescription: Encodable {
             try c.encode(type, forKey: .type)
             try c.encode(channels, forKey: .channels)
             try c.encode(hidden, forKey: .hidden)
+            try c.encode(kernelSize, forKey: .kernelSize)
             try c.encode(channelShape, forKey: .channelShape)
             try c.encode(spatialShape, forKey: .spatialShape)
         }

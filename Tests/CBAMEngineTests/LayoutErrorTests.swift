@@ -43,6 +43,17 @@ import Testing
         }
     }
 
+    @Test func renameRulesSeeNamesWithoutTheModulePrefix() throws {
+        let tensors = try base.tensors("renamed_seresnet")
+        let plain = try base.load("renamed_seresnet", tensors)
+        let wrapped = try base.load("renamed_seresnet", tensors.map { ("module." + $0.name, $0.shape, $0.values) })
+        let fixture = try ParityFixture("renamed_seresnet")
+        let a = try plain.forward(fixture.input.values, batch: fixture.batch, height: fixture.height, width: fixture.width, attention: false)
+        let b = try wrapped.forward(fixture.input.values, batch: fixture.batch, height: fixture.height, width: fixture.width, attention: false)
+        #expect(a.logits == b.logits)
+        #expect(wrapped.layout == .timm(.se))
+    }
+
     @Test func missingECAKernelIsNamedWithItsExpectedShape() throws {
         let all = try base.tensors("timm_ecaresnet_deep_avgdown")
         base.expectError("missing_tensor", containing: ["layer3.0.se.conv.weight", "[1,1,k]"]) {

@@ -126,6 +126,26 @@ import Testing
     }
 }
 
+extension ParityTests {
+    /// timm's ECA-ResNet-50d (deep stem, average-pool shortcut, ECA kernels sized per block) at 224x224 against timm,
+    /// generated, not committed (100 MB): `python3 tools/make_layout_fixtures.py --r50 /tmp/ecaresnet50d &&
+    /// CBAM_LAYOUT_R50_FIXTURE=/tmp/ecaresnet50d swift test --filter ecaResNet50dAt224`.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["CBAM_LAYOUT_R50_FIXTURE"] != nil, "set CBAM_LAYOUT_R50_FIXTURE to run"))
+    func ecaResNet50dAt224MatchesTimm() throws {
+        let fixture = try ParityFixture(directory: URL(fileURLWithPath: ProcessInfo.processInfo.environment["CBAM_LAYOUT_R50_FIXTURE"]!))
+        let model = try CBAMModel.load(directory: fixture.directory)
+        let summary = model.summary()
+        #expect(model.layout == .timm(.eca) && summary.stem == "deep" && summary.shortcut == "avgpool")
+        #expect(summary.parameters == fixture.reference.parameters)
+        #expect(summary.multiplyAdds == fixture.reference.multiplyAdds)
+        #expect(summary.cbamLayers.count == 16)
+        let result = try model.forward(fixture.input.values, batch: fixture.batch, height: fixture.height, width: fixture.width,
+                                       attention: true)
+        try expectParity(result, fixture, model: model)
+        print("ecaresnet50d: \(summary.parameters) parameters, \(summary.multiplyAdds) multiply-adds")
+    }
+}
+
 /// Logits ≤ 1e-3 and every attention map ≤ 2e-4 from PyTorch's; prints the worst differences.
 func expectParity(_ result: ForwardResult, _ fixture: ParityFixture, model: CBAMModel) throws {
     let logits = try fixture.expected.floats("logits")

@@ -27,6 +27,8 @@ extension EndToEnd {
                 #expect(layers.count == 4)
                 #expect(layers.allSatisfy { $0["type"] as? String == type && $0["spatial_shape"] is NSNull })
                 #expect(layers.allSatisfy { ($0["hidden"] is NSNull) == (type == "eca") })
+                #expect(layers.allSatisfy { ($0["kernel_size"] is NSNull) == (type == "se") })
+                #expect((attention["reduction"] is NSNull) == (type == "eca") && attention["kernel_size"] is NSNull)
 
                 let response = try await live.request("POST", "/v1/predict?attention=all", body: Fixtures.image("photo0.jpg"))
                 #expect(response.status == 200, "\(response.text)")

@@ -67,8 +67,12 @@ extension EndToEnd {
                 var answered = 0
                 for uploader in uploaders { answered += try await uploader.value }
                 #expect(answered >= 6, "the uploads were decoded meanwhile")
-                let worst = latencies.max()!
-                #expect(worst < .milliseconds(100), "slowest /healthz under \(answered) uploads: \(worst)")
+                // Before, decoding on the cooperative pool held /healthz for up to 2 s (a liveness probe's timeout).
+                // The bounds leave room for a 2-core machine shared with other work: the typical probe is fast, and
+                // even the slowest is far from the probe's timeout.
+                let sorted = latencies.sorted()
+                #expect(sorted[sorted.count / 2] < .milliseconds(25), "median /healthz under \(answered) uploads: \(sorted[sorted.count / 2])")
+                #expect(sorted.last! < .milliseconds(500), "slowest /healthz under \(answered) uploads: \(sorted.last!)")
             }
         }
 

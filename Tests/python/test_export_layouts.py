@@ -4,6 +4,8 @@ that tools/make_layout_fixtures.py made with timm."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -102,3 +104,31 @@ def test_bad_rename_regex_is_a_clear_error(tmp_path, capsys):
     assert export_checkpoint.main([str(tmp_path / "ck.safetensors"), str(tmp_path / "m"), "--preset", "imagenet",
                                    "--rename", "(open", "x"]) == 2
     assert "invalid_rename" in capsys.readouterr().err
+
+
+BIN = os.environ.get("CBAM_SERVE_BIN")
+needs_bin = pytest.mark.skipif(not BIN, reason="CBAM_SERVE_BIN (the built cbam-serve) is not set; tools/test.sh sets it")
+
+
+@needs_bin
+def test_inspect_names_the_layout_the_attention_type_and_the_stem():
+    run = subprocess.run([BIN, "inspect", "--model", str(FIXTURES / "timm_ecaresnet_deep_avgdown")], capture_output=True,
+                         text=True, timeout=60, check=True)
+    assert "timm (ECA as layerX.Y.se) layout" in run.stdout
+    assert "ECA: channel map only" in run.stdout and "deep stem, average-pool shortcut" in run.stdout
+    summary = json.loads(subprocess.run([BIN, "inspect", "--model", str(FIXTURES / "casa_cbam_resnet18"), "--json"],
+                                        capture_output=True, text=True, timeout=60, check=True).stdout)
+    assert summary["attention_type"] == "cbam" and summary["checkpoint_layout"].startswith("ca/sa")
+    assert all(layer["spatial_height"] > 0 for layer in summary["cbam_layers"])
+
+
+@needs_bin
+def test_predict_writes_null_for_the_spatial_map_of_se_layers():
+    fixture = FIXTURES / "timm_seresnet"
+    run = subprocess.run([BIN, "predict", "--model", str(fixture), "--attention", "all", str(fixture / "input.npy")],
+                         capture_output=True, text=True, timeout=60, check=True)
+    results = json.loads(run.stdout)["results"]
+    assert len(results) == 2
+    for result in results:
+        assert [len(layer["channel"]) for layer in result["attention"]] == [16, 24, 32, 48]
+        assert all("spatial" in layer and layer["spatial"] is None for layer in result["attention"])
