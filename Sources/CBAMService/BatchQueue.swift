@@ -73,8 +73,9 @@ public struct BatchQueueObserver: Sendable {
 public final class BatchQueue<Runner: BatchRunner>: Sendable {
     public struct Configuration: Sendable {
         public var maxBatchSize: Int
-        /// The longest a queued job waits for images that are admitted but still being prepared (an upper bound,
-        /// not a target: a job with nothing on the way never waits).
+        /// The longest a queued job waits for company known to be coming (images admitted and still being
+        /// prepared, the last batch's clients), counted from when the engine could first have taken it: an upper
+        /// bound, not a target; a job with nothing on the way never waits.
         public var maxBatchDelay: Duration
         /// Most images that may wait in the queue (not counting the batch that is running).
         public var capacity: Int

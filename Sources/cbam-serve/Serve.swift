@@ -26,7 +26,7 @@ struct Serve: AsyncParsableCommand {
     var apiKey: String?
     @Option(help: "Most images in one engine call. (env CBAM_MAX_BATCH_SIZE, default \(Serve.service.maxBatchSize))")
     var maxBatchSize: Int?
-    @Option(help: "Longest a queued request waits for admitted images still being decoded, to share their batch, in ms; a request with nothing on the way runs at once. (env CBAM_MAX_BATCH_DELAY_MS, default \(text(Serve.service.maxBatchDelay, in: .milliseconds(1))))")
+    @Option(help: "Longest a queued request waits, once the engine is free, for requests known to be coming (still decoding, or the last batch's clients) to share their batch, in ms; a request with nothing on the way runs at once. (env CBAM_MAX_BATCH_DELAY_MS, default \(text(Serve.service.maxBatchDelay, in: .milliseconds(1))))")
     var maxBatchDelayMs: Double?
     @Option(help: "Most images waiting for the engine; beyond it requests get 503 + Retry-After. (env CBAM_MAX_QUEUE, default \(Serve.service.maxQueue))")
     var maxQueue: Int?
