@@ -329,14 +329,17 @@ public final class BatchQueue<Runner: BatchRunner>: Sendable {
     }
 
     /// The batch to run now, or how long to sleep first. Queued jobs wait only for company known to be coming
-    /// (images admitted and being prepared, and the last batch's clients not yet back, counted as one image each),
+    /// (images admitted and being prepared, and, within `maxBatchDelay` of its end, the last batch's clients not yet
+    /// back, counted as one image each),
     /// up to a full batch, and at most `maxBatchDelay` past the later of the oldest job's arrival and the end of
     /// the last batch (when the engine could first have taken it).
     private func nextStep(_ state: inout State) -> Step {
         guard let oldestID = state.order.first, let oldest = state.jobs[oldestID] else {
             return state.accepting ? .sleep(until: nil) : .stop
         }
-        let returning = max(0, state.lastBatchJobs - state.arrivalsSinceLastBatch)
+        // Expected back only soon after their batch: a job that comes after a pause does not wait for them.
+        let recent = state.lastBatchEnded.map { clock.now < $0 + configuration.maxBatchDelay } ?? false
+        let returning = recent ? max(0, state.lastBatchJobs - state.arrivalsSinceLastBatch) : 0
         let coming = min(state.queuedImages + state.reservedImages + returning, configuration.maxBatchSize)
         let engineFree = max(oldest.enqueuedAt, state.lastBatchEnded ?? oldest.enqueuedAt)
         let fireAt = engineFree + configuration.maxBatchDelay

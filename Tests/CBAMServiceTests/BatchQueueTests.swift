@@ -221,6 +221,19 @@ struct RunnerFailure: Error, CustomStringConvertible { var description: String {
         await queue.shutdown()
     }
 
+    @Test func aJobAfterAPauseDoesNotWaitForTheLastBatchsClients() async throws {
+        let runner = DoublingRunner()
+        let queue = BatchQueue(runner: runner, configuration: .init(maxBatchSize: 8, maxBatchDelay: .milliseconds(300)))
+        let reservations = try (0..<3).map { _ in try queue.reserve(imageCount: 1).get() }
+        let first = (0..<3).map { value in Task { await queue.submit(value, reservation: reservations[value]) } }
+        for task in first { _ = await task.value }
+        try await Task.sleep(for: .milliseconds(400))   // longer than the delay: those clients are not coming back
+        let later = try await queue.submit(7).get()
+        #expect(later.batchSize == 1)
+        #expect(later.queueWait < .milliseconds(150), "waited \(later.queueWait) for clients long gone")
+        await queue.shutdown()
+    }
+
     @Test func aFullQueueCountsReservedRoom() async throws {
         let queue = BatchQueue(runner: DoublingRunner(), configuration: .init(maxBatchSize: 2, capacity: 3))
         let held = try queue.reserve(imageCount: 2).get()
