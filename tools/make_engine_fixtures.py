@@ -17,17 +17,15 @@ rescaled so logits have a standard deviation of about 3. The ranges are printed 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn as nn
-from safetensors.torch import save_file
 
 from cbamtools.config import cbam_attention, cbam_resnet50, input_config, model_config
 from cbamtools.datasets import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
-from cbamtools.model import CBAM, CBAMResNet, multiply_adds
+from cbamtools.model import CBAM, CBAMResNet
+from cbamtools.parity_fixture import write_parity_fixture
 from cbamtools.random_weights import measure_batchnorm, randomise
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,18 +129,8 @@ def write_case(directory: Path, config: dict, options: dict, shape: tuple, label
     x = torch.randn(shape, generator=generator)
     expected = report(name, model, x)
 
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     state = {("module." if module_prefix else "") + k: v.contiguous() for k, v in model.state_dict().items()}
-    save_file(state, directory / "model.safetensors")
-    if labels:
-        (directory / "labels.txt").write_text("\n".join(labels) + "\n")
-    np.save(directory / "input.npy", x.numpy().astype(np.float32))
-    save_file(expected, directory / "expected.safetensors")
-    params = sum(p.numel() for p in model.parameters())
-    macs = multiply_adds(model, x[:1])
-    (directory / "reference.json").write_text(json.dumps({"parameters": params, "multiply_adds": macs,
-                                                          "input_height": h, "input_width": w}) + "\n")
+    params, macs = write_parity_fixture(directory, config, state, model, x, expected, labels)
     print(f"  -> {directory} ({params} parameters, {macs} multiply-adds per image)")
 
 
@@ -158,8 +146,9 @@ def main() -> None:
         return
     for i, (name, (config, options, shape, labels, prefix)) in enumerate(CASES.items()):
         write_case(FIXTURES / name, config, options, shape, labels, prefix, args.seed + i)
-    total = sum(f.stat().st_size for f in FIXTURES.rglob("*") if f.is_file())
-    print(f"fixtures: {total / 1e6:.2f} MB in {FIXTURES}")
+    # Only this script's cases: tools/make_layout_fixtures.py writes its own beside them, with its own budget.
+    total = sum(f.stat().st_size for name in CASES for f in (FIXTURES / name).rglob("*") if f.is_file())
+    print(f"fixtures: {total / 1e6:.2f} MB of {len(CASES)} cases in {FIXTURES}")
     assert total <= 3_000_000, "fixtures exceed 3 MB"
 
 

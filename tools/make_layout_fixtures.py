@@ -15,22 +15,17 @@ tools/export_checkpoint.py infers from the checkpoint (so the fixtures test the 
 from __future__ import annotations
 
 import argparse
-import json
 import re
-import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn as nn
-from safetensors.torch import save_file
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cbamtools.checkpoint import check_shapes, infer_config  # noqa: E402
-from cbamtools.config import input_config  # noqa: E402
-from cbamtools.datasets import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
-from cbamtools.model import multiply_adds  # noqa: E402
-from cbamtools.random_weights import measure_batchnorm, randomise  # noqa: E402
+from cbamtools.checkpoint import check_shapes, infer_config
+from cbamtools.config import input_config
+from cbamtools.datasets import IMAGENET_MEAN, IMAGENET_STD
+from cbamtools.parity_fixture import write_parity_fixture
+from cbamtools.random_weights import measure_batchnorm, randomise
 
 TIMM_VERSION = "1.0.31"
 ROOT = Path(__file__).resolve().parent.parent
@@ -266,15 +261,7 @@ def write_case(directory: Path, name: str, model: nn.Module, shape: tuple, rules
     if renaming:
         state = rename(state, renaming)
         config["rename"] = rules
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    save_file(state, directory / "model.safetensors")
-    np.save(directory / "input.npy", x.numpy().astype(np.float32))
-    save_file(expected, directory / "expected.safetensors")
-    params = sum(p.numel() for p in model.parameters())
-    macs = multiply_adds(model, x[:1])
-    (directory / "reference.json").write_text(json.dumps({"parameters": params, "multiply_adds": macs,
-                                                          "input_height": h, "input_width": w}) + "\n")
+    params, macs = write_parity_fixture(directory, config, state, model, x, expected)
     print(f"  -> {directory} ({params} parameters, {macs} multiply-adds per image, layout {layout})")
 
 
