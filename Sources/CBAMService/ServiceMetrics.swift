@@ -38,8 +38,13 @@ public final class ServiceMetrics: Sendable {
         queueDepth.set(0)
     }
 
+    /// The methods counted by name; any other token a client sends is counted as "other", so that made-up methods
+    /// cannot grow the number of series (and the handle cache) without bound.
+    static let countedMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT"]
+
     /// One HTTP response: counted by route template, method and status; its latency by route.
     public func recordRequest(route: String, method: String, status: Int, duration: Duration) {
+        let method = Self.countedMethods.contains(method) ? method : "other"
         let handles = requestHandles.withLock { cache in
             let key = RequestKey(route: route, method: method, status: status)
             if let handles = cache[key] { return handles }

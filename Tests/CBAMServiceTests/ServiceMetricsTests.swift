@@ -31,6 +31,18 @@ import Testing
         #expect(text.contains("cbam_queue_wait_seconds_count 1"))
     }
 
+    @Test func madeUpMethodsShareOneSeries() {
+        let metrics = ServiceMetrics()
+        for i in 0..<500 {
+            metrics.recordRequest(route: "unmatched", method: "X\(i)", status: 405, duration: .milliseconds(1))
+        }
+        metrics.recordRequest(route: "unmatched", method: "DELETE", status: 405, duration: .milliseconds(1))
+        let text = String(decoding: metrics.exposition(), as: UTF8.self)
+        #expect(text.contains(#"cbam_http_requests_total{route="unmatched",method="other",status="405"} 500"#))
+        #expect(text.contains(#"cbam_http_requests_total{route="unmatched",method="DELETE",status="405"} 1"#))
+        #expect(!text.contains(#"method="X1""#))
+    }
+
     @Test func twoServicesKeepSeparateCounts() {
         let a = ServiceMetrics(), b = ServiceMetrics()
         a.recordError(code: "x")
