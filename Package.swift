@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Linux only: the HTTP server calls Glibc directly.
-// Layers, bottom to top: C libraries (COpenBLAS, CJPEG, CPNG) → the engine and image I/O (no HTTP)
+// Layers, bottom to top: C libraries (COpenBLAS, CBAMKernels, CJPEG, CPNG) → the engine and image I/O (no HTTP)
 // → HTTP without I/O (HTTPCore) → the HTTP server (no model) → the service that joins them → the `cbam-serve` executable.
 let package = Package(
     name: "cbam-serve",
@@ -24,8 +24,11 @@ let package = Package(
         .target(name: "CJPEG", path: "Sources/CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
         .target(name: "CPNG", path: "Sources/CPNG", linkerSettings: [.linkedLibrary("png16")]),
 
+        // The engine's C kernels: a GEMM on prepacked weights, AVX-512 / AVX2 + FMA / portable, chosen at run time.
+        .target(name: "CBAMKernels"),
+
         // The CBAM-ResNet engine: checkpoints, kernels, forward pass. No I/O beyond reading a model directory.
-        .target(name: "CBAMEngine", dependencies: ["COpenBLAS"]),
+        .target(name: "CBAMEngine", dependencies: ["COpenBLAS", "CBAMKernels"]),
         // Image bytes → RGB pixels → the model's input tensor; PNG encoding for heat-maps.
         .target(name: "CBAMImage", dependencies: ["CJPEG", "CPNG"]),
         // HTTP/1.1 without I/O: request and response types, the parser, multipart, query strings, errors, JSON bodies.
@@ -54,7 +57,7 @@ let package = Package(
             "CBAMEngine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "CBAMEngineTests", dependencies: ["CBAMEngine"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CBAMEngineTests", dependencies: ["CBAMEngine", "CBAMKernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CBAMImageTests", dependencies: ["CBAMImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),

@@ -10,8 +10,8 @@ struct Conv2D: Sendable {
     let stride: Int
     let padding: Int
     let relu: Bool
-    /// `[outChannels, inChannels·kernel·kernel]`, row-major.
-    let weight: [Float]
+    /// `[outChannels, inChannels·kernel·kernel]`, packed for the GEMM kernel.
+    let weight: PackedWeights
     let bias: [Float]
     /// The same convolution in the Winograd domains, for 3x3 stride-1 "same" convolutions.
     let winograd2: WinogradConvolution?
@@ -33,7 +33,7 @@ struct Conv2D: Sendable {
         self.stride = stride
         self.padding = padding
         self.relu = relu
-        self.weight = weight
+        self.weight = PackedWeights(weight, rows: outChannels, columns: inChannels * kernel * kernel)
         self.bias = bias
         let sameThreeByThree = kernel == 3 && stride == 1 && padding == 1
         winograd2 = sameThreeByThree ? WinogradConvolution(.f2x2, inChannels: inChannels, outChannels: outChannels, relu: relu,
@@ -132,34 +132,28 @@ struct Conv2D: Sendable {
         let k = inChannels * kernel * kernel
         let rows = input.batch * oh
         let perTile = rowsPerTile(rows: rows, width: ow, depth: k, threads: buffers.count)
-        weight.withUnsafeBufferPointer { w in
-            bias.withUnsafeBufferPointer { b in
-                parallelFor((rows + perTile - 1) / perTile, threads: buffers.count) { tile, thread in
-                    let row = tile * perTile
-                    let tileRows = min(perTile, rows - row)
-                    let (first, count) = (row * ow, tileRows * ow)
-                    let columns = buffers[thread]
-                    let source: UnsafePointer<Float>, ldb: Int
-                    if needsColumns {
-                        im2col(input, kernel: kernel, stride: stride, padding: padding, outHeight: oh, outWidth: ow,
-                               rows: row..<row + tileRows, into: columns)
-                        (source, ldb) = (UnsafePointer(columns), count)
-                    } else {
-                        (source, ldb) = (UnsafePointer(input.data + first), out.plane)
-                    }
-                    // C starts as the bias and the GEMM adds to it (beta = 1 also spares OpenBLAS its zeroing pass).
-                    for c in 0..<outChannels { fill(output + first + c * out.plane, with: b[c], count: count) }
-                    gemm(m: outChannels, n: count, k: k, a: w.baseAddress!, lda: k, b: source, ldb: ldb,
-                         c: output + first, ldc: out.plane, beta: 1)
-                    if relu { rectify(output + first, channels: outChannels, count: count, stride: out.plane) }
+        bias.withUnsafeBufferPointer { b in
+            parallelFor((rows + perTile - 1) / perTile, threads: buffers.count) { tile, thread in
+                let row = tile * perTile
+                let tileRows = min(perTile, rows - row)
+                let (first, count) = (row * ow, tileRows * ow)
+                let columns = buffers[thread]
+                let source: UnsafePointer<Float>, ldb: Int
+                if needsColumns {
+                    im2col(input, kernel: kernel, stride: stride, padding: padding, outHeight: oh, outWidth: ow,
+                           rows: row..<row + tileRows, into: columns)
+                    (source, ldb) = (UnsafePointer(columns), count)
+                } else {
+                    (source, ldb) = (UnsafePointer(input.data + first), out.plane)
                 }
+                weight.multiply(source, ldb: ldb, n: count, into: output + first, ldc: out.plane, bias: b.baseAddress, relu: relu)
             }
         }
         return out
     }
 
     /// Output columns per tile: the tile's unfolded input (`depth` × columns floats) about 1 MB, so it stays in L2,
-    /// but at least 128 columns, so the GEMM's repacking of the weights is amortised.
+    /// but at least 128 columns.
     static func tileColumns(depth: Int) -> Int { max(128, (1 << 18) / max(depth, 1)) }
 }
 
@@ -173,19 +167,4 @@ struct BatchNorm {
 
     func scale(_ c: Int) -> Float { weight[c] / (runningVar[c] + Self.epsilon).squareRoot() }
     func shift(_ c: Int) -> Float { bias[c] - runningMean[c] * scale(c) }
-}
-
-/// `x[c·stride + i] = max(x[c·stride + i], 0)` for `i < count`: the fused ReLU.
-func rectify(_ x: UnsafeMutablePointer<Float>, channels: Int, count: Int, stride: Int) {
-    let zero = SIMD16<Float>()
-    for c in 0..<channels {
-        let row = x + c * stride
-        var i = 0
-        while i + 16 <= count {
-            let v = UnsafeRawPointer(row + i).loadUnaligned(as: SIMD16<Float>.self)
-            UnsafeMutableRawPointer(row + i).storeBytes(of: v.replacing(with: zero, where: v .< zero), as: SIMD16<Float>.self)
-            i += 16
-        }
-        while i < count { row[i] = max(row[i], 0); i += 1 }
-    }
 }

@@ -3,8 +3,8 @@
 /// `d` around it: 16 multiplies per tile and channel pair instead of 36 for F(2x2), 36 instead of 144 for F(4x4).
 ///
 /// The weights are transformed once, at load, into (m+2)² matrices `U[ξ] = [Cout, Cin]` (ξ a position in the tile).
-/// A pass runs in blocks of whole tile rows: the input transform writes `V[ξ] = [Cin, tiles]`, one GEMM per ξ makes
-/// `M[ξ] = U[ξ] · V[ξ]`, and the output transform writes the tiles with the bias and ReLU applied.
+/// A pass runs in blocks of whole tile rows: the input transform writes `V[ξ] = [Cin, tiles]`, one GEMM per ξ on the
+/// prepacked `U[ξ]` makes `M[ξ] = U[ξ] · V[ξ]`, and the output transform writes the tiles with the bias and ReLU applied.
 /// Blocks are independent, so threads take whole blocks, each in its own buffer.
 struct WinogradConvolution: Sendable {
     /// The output tile's side m.
@@ -16,8 +16,8 @@ struct WinogradConvolution: Sendable {
     let inChannels: Int
     let outChannels: Int
     let relu: Bool
-    /// `[(m+2)², Cout, Cin]`: `U[ξ][o][i] = (G g[o][i] Gᵀ)[ξ]`.
-    let transformedWeight: [Float]
+    /// `U[ξ] = [Cout, Cin]` for each of the (m+2)² tile positions ξ: `U[ξ][o][i] = (G g[o][i] Gᵀ)[ξ]`, packed.
+    let transformedWeight: [PackedWeights]
     let bias: [Float]
 
     /// Transforms `weight` (`[Cout, Cin, 3, 3]`) by the variant's `G` on both sides (in double precision).
@@ -51,7 +51,9 @@ struct WinogradConvolution: Sendable {
         inChannels = cin
         outChannels = cout
         self.relu = relu
-        transformedWeight = u
+        transformedWeight = (0..<t * t).map { xi in
+            u.withUnsafeBufferPointer { PackedWeights($0.baseAddress! + xi * cout * cin, rows: cout, columns: cin, rowStride: cin) }
+        }
         self.bias = bias
     }
 
@@ -112,11 +114,8 @@ struct WinogradConvolution: Sendable {
                 }
             }
         }
-        transformedWeight.withUnsafeBufferPointer { u in
-            for xi in 0..<points {
-                gemm(m: outChannels, n: tiles, k: inChannels, a: u.baseAddress! + xi * outChannels * inChannels, lda: inChannels,
-                     b: v + xi * inChannels * ld, ldb: ld, c: m + xi * outChannels * ld, ldc: ld)
-            }
+        for xi in 0..<points {
+            transformedWeight[xi].multiply(v + xi * inChannels * ld, ldb: ld, n: tiles, into: m + xi * outChannels * ld, ldc: ld)
         }
         bias.withUnsafeBufferPointer { b in
             for co in 0..<outChannels {

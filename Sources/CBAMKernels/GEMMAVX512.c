@@ -1,0 +1,71 @@
+// cbam_gemm_packed with AVX-512F: output tiles of 6 rows x up to 64 columns (24 zmm accumulators), the last
+// 16-column vector of a tile masked, so any n runs without a scalar tail.
+#if defined(__x86_64__)
+#include "CBAMKernels.h"
+#include "Kernels.h"
+
+#include <immintrin.h>
+
+#define TARGET __attribute__((target("avx512f")))
+enum { MR = CBAM_GEMM_ROWS };
+
+// One tile: `vectors` (1-4) 16-float columns of B, the last one masked by `last`; the loops have constant bounds
+// once inlined, so the accumulators live in registers.
+static inline __attribute__((always_inline)) TARGET
+void tile(const int vectors, int k, const float *restrict a, const float *restrict b, ptrdiff_t ldb,
+          float *restrict c, ptrdiff_t ldc, int rows, __mmask16 last, const float *bias, int relu) {
+    __m512 acc[MR][4];
+    for (int r = 0; r < MR; r++)
+        for (int v = 0; v < vectors; v++) acc[r][v] = _mm512_setzero_ps();
+    for (int p = 0; p < k; p++) {
+        const float *bp = b + (ptrdiff_t)p * ldb;
+        __m512 bv[4];
+        for (int v = 0; v < vectors; v++)
+            bv[v] = v == vectors - 1 ? _mm512_maskz_loadu_ps(last, bp + 16 * v) : _mm512_loadu_ps(bp + 16 * v);
+        for (int r = 0; r < MR; r++) {
+            const __m512 ar = _mm512_set1_ps(a[(size_t)p * MR + r]);
+            for (int v = 0; v < vectors; v++) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
+        }
+    }
+    const __m512 zero = _mm512_setzero_ps();
+    for (int r = 0; r < MR; r++) {
+        if (r >= rows) break;
+        float *cr = c + (ptrdiff_t)r * ldc;
+        const __m512 add = _mm512_set1_ps(bias != NULL ? bias[r] : 0.0f);
+        for (int v = 0; v < vectors; v++) {
+            __m512 x = _mm512_add_ps(acc[r][v], add);
+            if (relu) x = _mm512_max_ps(x, zero);
+            if (v == vectors - 1) _mm512_mask_storeu_ps(cr + 16 * v, last, x);
+            else _mm512_storeu_ps(cr + 16 * v, x);
+        }
+    }
+}
+
+// All row panels against one block of columns; B's block (k x 16·vectors floats) stays in cache across them.
+static inline __attribute__((always_inline)) TARGET
+void column_block(const int vectors, int m, int k, const float *packed, const float *b, ptrdiff_t ldb,
+                  float *c, ptrdiff_t ldc, __mmask16 last, const float *bias, int relu) {
+    for (int row0 = 0; row0 < m; row0 += MR) {
+        const int rows = m - row0 < MR ? m - row0 : MR;
+        tile(vectors, k, packed + (size_t)row0 * k, b, ldb, c + (ptrdiff_t)row0 * ldc, ldc, rows, last,
+             bias != NULL ? bias + row0 : NULL, relu);
+    }
+}
+
+TARGET void cbam_gemm_avx512(int m, int n, int k, const float *packed, const float *b, ptrdiff_t ldb,
+                             float *c, ptrdiff_t ldc, const float *bias, int relu) {
+    for (int col0 = 0; col0 < n; col0 += 64) {
+        const int cols = n - col0 < 64 ? n - col0 : 64;
+        const int vectors = (cols + 15) / 16;
+        const __mmask16 last = (__mmask16)(0xFFFFu >> (16 * vectors - cols));
+        const float *bb = b + col0;
+        float *cc = c + col0;
+        switch (vectors) {
+        case 4: column_block(4, m, k, packed, bb, ldb, cc, ldc, last, bias, relu); break;
+        case 3: column_block(3, m, k, packed, bb, ldb, cc, ldc, last, bias, relu); break;
+        case 2: column_block(2, m, k, packed, bb, ldb, cc, ldc, last, bias, relu); break;
+        default: column_block(1, m, k, packed, bb, ldb, cc, ldc, last, bias, relu); break;
+        }
+    }
+}
+#endif

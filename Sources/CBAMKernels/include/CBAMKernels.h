@@ -1,0 +1,45 @@
+#ifndef CBAM_KERNELS_H
+#define CBAM_KERNELS_H
+
+#include <stddef.h>
+
+// The engine's GEMM on prepacked weights: C[m x n] = epilogue(A[m x k] . B[k x n]), all row-major.
+// A (a layer's weights) is packed once, at load, into panels of CBAM_GEMM_ROWS rows (`cbam_gemm_pack`); B (im2col
+// columns, a 1x1 convolution's input, Winograd's transformed tiles) is read where it lies, `ldb` floats a row.
+// The epilogue adds `bias[i]` to row i when `bias` is not NULL and clamps at 0 when `relu` is not 0, while the
+// output tile is still in registers. The instruction set is chosen once, at the first call, from what the CPU
+// supports (AVX-512F, AVX2 + FMA, or portable C); `CBAM_KERNELS=portable|avx2|avx512` chooses a lower one.
+
+enum { CBAM_GEMM_ROWS = 6 };
+
+typedef enum {
+    CBAM_ISA_PORTABLE = 0,
+    CBAM_ISA_AVX2 = 1,
+    CBAM_ISA_AVX512 = 2,
+} cbam_isa;
+
+/// Floats the packed form of an m x k matrix takes (m rounded up to whole panels).
+size_t cbam_gemm_packed_count(int m, int k);
+
+/// Packs `a` (m x k, `lda` floats a row) into `packed` (`cbam_gemm_packed_count(m, k)` floats): panel p holds
+/// rows 6p..6p+5, column by column; rows past m are zero.
+void cbam_gemm_pack(const float *a, ptrdiff_t lda, int m, int k, float *packed);
+
+/// C = epilogue(A . B) with the selected instruction set. `c` must not overlap `b` or `packed`.
+void cbam_gemm_packed(int m, int n, int k, const float *packed, const float *b, ptrdiff_t ldb,
+                      float *c, ptrdiff_t ldc, const float *bias, int relu);
+
+/// The same with a given instruction set (tests compare them); it must be one that `cbam_isa_supported` accepts.
+void cbam_gemm_packed_isa(cbam_isa isa, int m, int n, int k, const float *packed, const float *b, ptrdiff_t ldb,
+                          float *c, ptrdiff_t ldc, const float *bias, int relu);
+
+/// Whether this CPU (and this build) can run kernels of `isa`.
+int cbam_isa_supported(cbam_isa isa);
+
+/// The instruction set `cbam_gemm_packed` uses.
+cbam_isa cbam_isa_selected(void);
+
+/// "portable", "avx2" or "avx512".
+const char *cbam_isa_name(cbam_isa isa);
+
+#endif

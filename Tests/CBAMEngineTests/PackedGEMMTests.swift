@@ -1,0 +1,71 @@
+import CBAMKernels
+import Testing
+@testable import CBAMEngine
+
+/// The GEMM kernel on prepacked weights, every instruction set this CPU runs (the portable one always), against a
+/// product summed in double: shapes that leave partial row panels (m not a multiple of 6) and partial column vectors
+/// (n not a multiple of 8 or 16), row strides wider than the rows, the fused bias and ReLU, and nothing written
+/// outside the output.
+struct PackedGEMMTests {
+    struct Shape: CustomTestStringConvertible, Sendable {
+        let m, n, k: Int
+        var testDescription: String { "\(m)x\(k) · \(k)x\(n)" }
+    }
+
+    static let shapes: [Shape] = [
+        .init(m: 1, n: 1, k: 1), .init(m: 5, n: 7, k: 3), .init(m: 6, n: 16, k: 8), .init(m: 7, n: 17, k: 9),
+        .init(m: 13, n: 63, k: 31), .init(m: 12, n: 64, k: 64), .init(m: 19, n: 65, k: 5), .init(m: 48, n: 150, k: 100),
+    ]
+
+    static var instructionSets: [cbam_isa] {
+        [CBAM_ISA_PORTABLE, CBAM_ISA_AVX2, CBAM_ISA_AVX512].filter { cbam_isa_supported($0) != 0 }
+    }
+
+    @Test(arguments: shapes)
+    func matchesDoubleProductOnEveryInstructionSet(_ s: Shape) {
+        var rng = SeededValues(seed: UInt64(s.m * 10_000 + s.n * 100 + s.k))
+        let (ldb, ldc) = (s.n + 3, s.n + 5)
+        let a = rng.array(s.m * s.k), b = rng.array(s.k * ldb), bias = rng.array(s.m)
+        var packed = [Float](repeating: .nan, count: cbam_gemm_packed_count(Int32(s.m), Int32(s.k)))
+        cbam_gemm_pack(a, s.k, Int32(s.m), Int32(s.k), &packed)
+        for isa in Self.instructionSets {
+            for (withBias, relu) in [(false, false), (true, false), (true, true)] {
+                let sentinel: Float = 12345
+                var c = [Float](repeating: sentinel, count: s.m * ldc)
+                withBias
+                    ? cbam_gemm_packed_isa(isa, Int32(s.m), Int32(s.n), Int32(s.k), packed, b, ldb, &c, ldc, bias, relu ? 1 : 0)
+                    : cbam_gemm_packed_isa(isa, Int32(s.m), Int32(s.n), Int32(s.k), packed, b, ldb, &c, ldc, nil, relu ? 1 : 0)
+                var worst = 0.0
+                for i in 0..<s.m {
+                    for j in 0..<ldc {
+                        let got = c[i * ldc + j]
+                        guard j < s.n else {
+                            #expect(got == sentinel, "\(String(cString: cbam_isa_name(isa))) wrote past column \(s.n) in row \(i)")
+                            continue
+                        }
+                        var want = withBias ? Double(bias[i]) : 0
+                        for p in 0..<s.k { want += Double(a[i * s.k + p]) * Double(b[p * ldb + j]) }
+                        if relu { want = max(want, 0) }
+                        worst = max(worst, abs(Double(got) - want))
+                    }
+                }
+                #expect(worst <= 1e-5 * Double(s.k), "\(String(cString: cbam_isa_name(isa))) bias \(withBias) relu \(relu): error \(worst)")
+            }
+        }
+    }
+
+    @Test func selectedInstructionSetIsOneThisCPURuns() {
+        #expect(cbam_isa_supported(cbam_isa_selected()) != 0)
+        #expect(["portable", "avx2", "avx512"].contains(PackedWeights.instructionSet))
+    }
+
+    @Test func packingPadsThePartialPanelWithZeros() {
+        let a: [Float] = (1...14).map(Float.init)  // 7 x 2
+        var packed = [Float](repeating: .nan, count: cbam_gemm_packed_count(7, 2))
+        cbam_gemm_pack(a, 2, 7, 2, &packed)
+        #expect(packed.count == 24)
+        #expect(Array(packed[0..<6]) == [1, 3, 5, 7, 9, 11])      // column 0 of rows 0-5
+        #expect(Array(packed[12..<18]) == [13, 0, 0, 0, 0, 0])    // column 0 of row 6, then padding
+        #expect(Array(packed[18..<24]) == [14, 0, 0, 0, 0, 0])
+    }
+}
