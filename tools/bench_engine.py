@@ -15,6 +15,8 @@ timed passes. PyTorch runs under torch.inference_mode with torch.set_num_threads
 with intra_op_num_threads=threads and all graph optimisations; the engine with `cbam-bench --threads`.
 Before timing, the engine's logits are checked against PyTorch's on the same input. Besides wall-clock time the
 table gives process CPU time (all threads), which a machine shared with other jobs disturbs less.
+`--before BIN` times a second cbam-bench (an earlier commit's build) in the same rounds, so that a change is
+measured side by side with its baseline and the peers.
 """
 from __future__ import annotations
 
@@ -146,6 +148,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/cbam-bench"))
     parser.add_argument("--cases", default=",".join(f"{m}:{b}" for m, b in CASES), help="model:batch,...")
     parser.add_argument("--no-ort", action="store_true", help="skip ONNX Runtime")
+    parser.add_argument("--before", type=Path, help="a second cbam-bench (e.g. an earlier commit's build), timed in the "
+                        "same rounds: the tables add its time and ORT / before")
     args = parser.parse_args()
 
     import onnxruntime as ort
@@ -164,7 +168,7 @@ def main() -> None:
             export_onnx(model, size, onnx)
         models[name] = (directory, model, size, onnx)
 
-    engines = ("swift", "torch", "ort")
+    engines = ("swift", "before", "torch", "ort")
     results = []
     for threads in thread_counts:
         torch.set_num_threads(threads)
@@ -191,6 +195,8 @@ def main() -> None:
                     c[engine] += measured[1]
 
                 record("swift", time_swift(args.bin, directory, batch, size, threads, args.warmup, args.iterations))
+                if args.before:
+                    record("before", time_swift(args.before, directory, batch, size, threads, args.warmup, args.iterations))
                 with torch.inference_mode():
                     record("torch", time_calls(lambda: model(x), args.warmup, args.iterations))
                 if session is not None:
@@ -201,21 +207,36 @@ def main() -> None:
         results.append((threads, os.getloadavg()[0], times, cpu))
         del sessions
 
-    print(f"\n{platform.machine()}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, "
+    print(f"\n{cpu_description()}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, "
           f"onnxruntime {ort.__version__}; median of {args.rounds}x{args.iterations} passes; ratios > 1: engine faster\n")
     for threads, load, times, cpu in results:
         print(f"### threads = {threads} (load average {load:.1f} at the end)\n")
         for title, table in (("wall-clock", times), ("process CPU time", cpu)):
             print(f"{title}:\n")
-            print("| model | input | engine (ms) | PyTorch (ms) | ONNX Runtime (ms) | PyTorch / engine | ORT / engine |")
-            print("|---|---|---:|---:|---:|---:|---:|")
+            before = " engine before (ms) |" if args.before else ""
+            print(f"| model | input | engine (ms) |{before} PyTorch (ms) | ONNX Runtime (ms) | PyTorch / engine | ORT / engine |"
+                  + (" ORT / before |" if args.before else ""))
+            print("|---|---|---:|" + ("---:|" if args.before else "") + "---:|---:|---:|---:|" + ("---:|" if args.before else ""))
             for (name, batch), t in table.items():
                 size = MODELS[name][1]
                 s, p = statistics.median(t["swift"]), statistics.median(t["torch"])
                 o = statistics.median(t["ort"]) if t["ort"] else float("nan")
-                print(f"| {name} | {batch}x3x{size}x{size} | {s:.2f} | {p:.2f} | {o:.2f} | {p / s:.2f}x | {o / s:.2f}x |")
+                b = statistics.median(t["before"]) if t["before"] else None
+                print(f"| {name} | {batch}x3x{size}x{size} | {s:.2f} |" + (f" {b:.2f} |" if b else "")
+                      + f" {p:.2f} | {o:.2f} | {p / s:.2f}x | {o / s:.2f}x |" + (f" {o / b:.2f}x |" if b else ""))
             print()
 
+
+def cpu_description() -> str:
+    """The CPU's model name and the vector extensions the kernels care about, from /proc/cpuinfo (Linux)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.machine()
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = [f for f in fields.get("flags", "").split() if f in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl")]
+    return f"{platform.machine()} {fields.get('model name', '?')} ({' '.join(flags) or 'no AVX2'})"
 
 if __name__ == "__main__":
     main()

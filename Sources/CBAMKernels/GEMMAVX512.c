@@ -12,24 +12,23 @@ enum { MR = CBAM_GEMM_ROWS };
 // One tile: `vectors` (1-4) 16-float columns of B, the last one masked by `last`; the loops have constant bounds
 // once inlined, so the accumulators live in registers.
 static inline __attribute__((always_inline)) TARGET
-void tile(const int vectors, int k, const float *restrict a, const float *restrict b, ptrdiff_t ldb,
-          float *restrict c, ptrdiff_t ldc, int rows, __mmask16 last, const float *bias, int relu) {
+void tile(const int rows, const int vectors, int k, const float *restrict a, const float *restrict b, ptrdiff_t ldb,
+          float *restrict c, ptrdiff_t ldc, __mmask16 last, const float *bias, int relu) {
     __m512 acc[MR][4];
-    for (int r = 0; r < MR; r++)
+    for (int r = 0; r < rows; r++)
         for (int v = 0; v < vectors; v++) acc[r][v] = _mm512_setzero_ps();
     for (int p = 0; p < k; p++) {
         const float *bp = b + (ptrdiff_t)p * ldb;
         __m512 bv[4];
         for (int v = 0; v < vectors; v++)
             bv[v] = v == vectors - 1 ? _mm512_maskz_loadu_ps(last, bp + 16 * v) : _mm512_loadu_ps(bp + 16 * v);
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < rows; r++) {
             const __m512 ar = _mm512_set1_ps(a[(size_t)p * MR + r]);
             for (int v = 0; v < vectors; v++) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
         }
     }
     const __m512 zero = _mm512_setzero_ps();
-    for (int r = 0; r < MR; r++) {
-        if (r >= rows) break;
+    for (int r = 0; r < rows; r++) {
         float *cr = c + (ptrdiff_t)r * ldc;
         const __m512 add = _mm512_set1_ps(bias != NULL ? bias[r] : 0.0f);
         for (int v = 0; v < vectors; v++) {
@@ -45,10 +44,21 @@ void tile(const int vectors, int k, const float *restrict a, const float *restri
 static inline __attribute__((always_inline)) TARGET
 void column_block(const int vectors, int m, int k, const float *packed, const float *b, ptrdiff_t ldb,
                   float *c, ptrdiff_t ldc, __mmask16 last, const float *bias, int relu) {
-    for (int row0 = 0; row0 < m; row0 += MR) {
-        const int rows = m - row0 < MR ? m - row0 : MR;
-        tile(vectors, k, packed + (size_t)row0 * k, b, ldb, c + (ptrdiff_t)row0 * ldc, ldc, rows, last,
+    int row0 = 0;
+    for (; row0 + MR <= m; row0 += MR) {
+        tile(MR, vectors, k, packed + (size_t)row0 * k, b, ldb, c + (ptrdiff_t)row0 * ldc, ldc, last,
              bias != NULL ? bias + row0 : NULL, relu);
+    }
+    // The last, partial panel with as many rows as it has (its packed rows past m are zero and skipped).
+    const float *a = packed + (size_t)row0 * k, *add = bias != NULL ? bias + row0 : NULL;
+    float *cc = c + (ptrdiff_t)row0 * ldc;
+    switch (m - row0) {
+    case 5: tile(5, vectors, k, a, b, ldb, cc, ldc, last, add, relu); break;
+    case 4: tile(4, vectors, k, a, b, ldb, cc, ldc, last, add, relu); break;
+    case 3: tile(3, vectors, k, a, b, ldb, cc, ldc, last, add, relu); break;
+    case 2: tile(2, vectors, k, a, b, ldb, cc, ldc, last, add, relu); break;
+    case 1: tile(1, vectors, k, a, b, ldb, cc, ldc, last, add, relu); break;
+    default: break;
     }
 }
 
