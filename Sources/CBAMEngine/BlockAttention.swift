@@ -54,8 +54,7 @@ enum BlockAttention {
 
     func scratchCount(batch: Int, height: Int, width: Int) -> Int {
         switch self {
-        case .cbam(let m): CBAM.scratchCount(channels: m.channel.channels, hidden: m.channel.hidden, batch: batch,
-                                             height: height, width: width)
+        case .cbam(let m): m.scratchCount(batch: batch, height: height, width: width)
         case .se(let m): batch * m.channels + SqueezeExcitation.scratchCount(channels: m.channels, hidden: m.hidden, batch: batch)
         case .eca(let m): batch * m.channels + EfficientChannelAttention.scratchCount(channels: m.channels, batch: batch)
         }

@@ -4,10 +4,10 @@ struct CBAM {
     let channel: ChannelAttention
     let spatial: SpatialAttention
 
-    static func scratchCount(channels: Int, hidden: Int, batch: Int, height: Int, width: Int) -> Int {
-        mapCount(channels: channels, batch: batch, height: height, width: width)
-            + max(ChannelAttention.scratchCount(channels: channels, hidden: hidden, batch: batch),
-                  SpatialAttention.scratchCount(batch: batch, height: height, width: width))
+    func scratchCount(batch: Int, height: Int, width: Int) -> Int {
+        Self.mapCount(channels: channel.channels, batch: batch, height: height, width: width)
+            + max(ChannelAttention.scratchCount(channels: channel.channels, hidden: channel.hidden, batch: batch),
+                  spatial.scratchCount(batch: batch, height: height, width: width))
     }
 
     /// Floats of the maps themselves: `M_c` (N·C) then `M_s` (N·H·W).

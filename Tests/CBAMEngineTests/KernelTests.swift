@@ -176,14 +176,17 @@ import Testing
         }
     }
 
-    @Test func spatialAttentionMatchesTheDefinition() {
-        var rng = SeededValues(seed: 5)
-        let (c, n, h, w, k) = (4, 2, 5, 6, 3)
+    /// Kernels of 3 and 7 on maps narrower and wider than the 8-column vectors, with partial last vectors.
+    @Test(arguments: [(3, 5, 6), (7, 4, 4), (7, 9, 13), (3, 2, 17)])
+    func spatialAttentionMatchesTheDefinition(_ k: Int, _ h: Int, _ w: Int) {
+        var rng = SeededValues(seed: UInt64(k * 100 + h * 10 + w))
+        let (c, n) = (4, 2)
         var x = rng.array(c * n * h * w)
         let channelMap = rng.array(n * c).map { ($0 + 1) / 2 }
         let weight = rng.array(2 * k * k)
         let attention = SpatialAttention(kernel: k, weight: weight, bias: 0.25)
-        var map = [Float](repeating: 0, count: n * h * w), scratch = [Float](repeating: 0, count: 2 * n * h * w)
+        var map = [Float](repeating: 0, count: n * h * w)
+        var scratch = [Float](repeating: .nan, count: attention.scratchCount(batch: n, height: h, width: w))
         x.withUnsafeMutableBufferPointer { xp in map.withUnsafeMutableBufferPointer { mp in scratch.withUnsafeMutableBufferPointer { sp in
             attention(FeatureMap(data: xp.baseAddress!, channels: c, batch: n, height: h, width: w), channelMap: channelMap,
                       into: mp.baseAddress!, scratch: sp.baseAddress!)
@@ -196,7 +199,8 @@ import Testing
                 pooled[p] = v.reduce(0, +) / Float(c)
                 pooled[h * w + p] = v.max()!
             }
-            let conv = naiveConvolution(pooled, n: 1, cin: 2, h: h, w: w, weight: weight, bias: [0.25], cout: 1, k: k, s: 1, p: 1, relu: false)
+            let conv = naiveConvolution(pooled, n: 1, cin: 2, h: h, w: w, weight: weight, bias: [0.25], cout: 1, k: k, s: 1,
+                                        p: k / 2, relu: false)
             let expected = conv.values.map { 1 / (1 + exp(-$0)) }
             #expect(maxAbsDifference(map[b * h * w..<(b + 1) * h * w], expected) <= 1e-6)
         }
