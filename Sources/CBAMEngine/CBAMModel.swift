@@ -53,8 +53,9 @@ public final class CBAMModel: Sendable {
 
     /// Multiply-adds of a pass per input pixel (at the config's input size); sizes the work of a pass.
     let multiplyAddsPerPixel: Double
-    /// Passes below this many multiply-adds run their GEMMs on one thread (measured: docs/engine-performance.md).
-    static let multithreadingThreshold = 2.5e8
+    /// Passes below this many multiply-adds run on one thread (measured: docs/engine-performance.md). With the
+    /// engine's spinning `WorkerPool`, a layer's split costs microseconds, so only toy passes stay on one thread.
+    static let multithreadingThreshold = 1e7
     var features: Int { blocks.last?.outChannels ?? stem.last!.outChannels }
 
     /// The names of the blocks with attention ("layerX.Y"), in the order their maps come back.
@@ -95,14 +96,15 @@ public final class CBAMModel: Sendable {
             }
             let perImage = 3 * height * width
             let bounds = (0...slices).map { $0 * batch / slices }
-            let passes = SlicePasses(count: slices)
-            nonisolated(unsafe) let base = input.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: slices) { i in
-                passes[i] = run(base + bounds[i] * perImage, batch: bounds[i + 1] - bounds[i], height: height, width: width,
-                                attention: attention, threads: 1, in: workspaces[i])
+            // Each slice writes its own element, on its own thread of the pool.
+            var passes = [(logits: [Float], attention: [[AttentionMap]])](repeating: ([], []), count: slices)
+            passes.withUnsafeMutableBufferPointer { passes in
+                parallelFor(slices, threads: slices) { i, _ in
+                    passes[i] = run(input.baseAddress! + bounds[i] * perImage, batch: bounds[i + 1] - bounds[i], height: height,
+                                    width: width, attention: attention, threads: 1, in: workspaces[i])
+                }
             }
-            return ForwardResult(numClasses: numClasses, logits: passes.all.flatMap(\.logits),
-                                 attention: passes.all.flatMap(\.attention))
+            return ForwardResult(numClasses: numClasses, logits: passes.flatMap(\.logits), attention: passes.flatMap(\.attention))
         }
     }
 
@@ -290,23 +292,4 @@ public final class CBAMModel: Sendable {
         macs += (blocks.last?.outChannels ?? stem.last!.outChannels) * numClasses
         return (macs, layers)
     }
-}
-
-/// The results of the slices of a batch, each written by its own thread (distinct indices, so no lock).
-private final class SlicePasses: @unchecked Sendable {
-    typealias Pass = (logits: [Float], attention: [[AttentionMap]])
-    private let passes: UnsafeMutableBufferPointer<Pass>
-    init(count: Int) {
-        passes = .allocate(capacity: count)
-        passes.initialize(repeating: ([], []))
-    }
-    deinit {
-        _ = passes.deinitialize()
-        passes.deallocate()
-    }
-    subscript(i: Int) -> Pass {
-        get { passes[i] }
-        set { passes[i] = newValue }
-    }
-    var all: [Pass] { Array(passes) }
 }

@@ -1,5 +1,4 @@
 import COpenBLAS
-import Dispatch
 import Foundation
 import Synchronization
 
@@ -31,17 +30,7 @@ public enum BLASThreads {
 }
 
 /// Runs `body(index, thread)` for `index` in `0..<count` on up to `threads` threads (`thread` in `0..<threads`
-/// names the caller's buffer); indices are dealt round-robin, so each thread's share is fixed up front.
+/// names the caller's buffer), on the engine's `WorkerPool`: each thread takes the next index when it is free.
 func parallelFor(_ count: Int, threads: Int, _ body: (_ index: Int, _ thread: Int) -> Void) {
-    let threads = min(threads, count)
-    if threads <= 1 {
-        for i in 0..<count { body(i, 0) }
-        return
-    }
-    withoutActuallyEscaping(body) { body in
-        nonisolated(unsafe) let body = body
-        DispatchQueue.concurrentPerform(iterations: threads) { thread in
-            for i in stride(from: thread, to: count, by: threads) { body(i, thread) }
-        }
-    }
+    WorkerPool.shared.run(count, threads: threads, body)
 }

@@ -4,9 +4,11 @@
 final class Workspace: @unchecked Sendable {
     /// Activation buffers a residual block rotates through (input, two intermediates, output).
     private(set) var activations: [UnsafeMutablePointer<Float>] = []
-    /// One buffer per thread a convolution runs on: its im2col tile (also the strided gather of 1x1 stride-2
-    /// convolutions) or its Winograd block.
+    /// One buffer per thread the pass's convolutions run on: its im2col tile (also the strided gather of 1x1
+    /// stride-2 convolutions) or its Winograd block. The first `threads` of `columnBuffers`.
     private(set) var columns: [UnsafeMutablePointer<Float>]
+    /// Every column buffer allocated so far: a pass on fewer threads than an earlier one uses some of them.
+    private var columnBuffers: [UnsafeMutablePointer<Float>]
     /// Small per-image vectors: CBAM pools, MLP activations, attention maps, pooled features, logits.
     private(set) var scratch: UnsafeMutablePointer<Float>
 
@@ -24,13 +26,14 @@ final class Workspace: @unchecked Sendable {
 
     init() {
         activations = (0..<Self.activationBufferCount).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: 1) }
-        columns = [.allocate(capacity: 1)]
+        columnBuffers = [.allocate(capacity: 1)]
+        columns = columnBuffers
         scratch = .allocate(capacity: 1)
     }
 
     deinit {
         activations.forEach { $0.deallocate() }
-        columns.forEach { $0.deallocate() }
+        columnBuffers.forEach { $0.deallocate() }
         scratch.deallocate()
     }
 
@@ -44,12 +47,14 @@ final class Workspace: @unchecked Sendable {
             activationCapacity = activation
             allocations += 1
         }
-        if columnCount > columnCapacity || threads != columns.count {
-            columns.forEach { $0.deallocate() }
-            columns = (0..<threads).map { _ in .allocate(capacity: max(columnCount, columnCapacity)) }
+        if columnCount > columnCapacity || threads > columnBuffers.count {
+            let count = max(threads, columnBuffers.count)
+            columnBuffers.forEach { $0.deallocate() }
+            columnBuffers = (0..<count).map { _ in .allocate(capacity: max(columnCount, columnCapacity)) }
             columnCapacity = max(columnCount, columnCapacity)
             allocations += 1
         }
+        columns = Array(columnBuffers.prefix(threads))
         if scratchCount > scratchCapacity {
             scratch.deallocate()
             scratch = .allocate(capacity: scratchCount)

@@ -103,7 +103,8 @@ struct WinogradTests {
         }
         let first = try pass(batch: 2)
         #expect(model.planCount == 1)
-        let plan = try #require(model.plan(for: .init(batch: 2, height: 32, width: 32, threads: 1)))
+        let threads = model.singleSliceThreads(batch: 2, height: 32, width: 32)
+        let plan = try #require(model.plan(for: .init(batch: 2, height: 32, width: 32, threads: threads)))
         let convolutions = 1 + model.blocks.map { block in block.convolutions.count + (block.downsample == nil ? 0 : 1) }.reduce(0, +)
         #expect(plan.algorithms.count == convolutions)
         let second = try pass(batch: 2)

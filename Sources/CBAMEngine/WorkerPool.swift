@@ -1,0 +1,98 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// The engine's own threads for splitting one pass's layers, a fork-join pool as in ONNX Runtime and ggml: the caller
+/// publishes a job of `count` indices, the workers and the caller take indices as they free up, and the caller returns
+/// when the last one is done. After a job a worker spins for about 100 µs before it sleeps, so that the next layer's
+/// job, a few microseconds later, starts at once: `DispatchQueue.concurrentPerform` woke its threads for every layer.
+final class WorkerPool: Sendable {
+    static let shared = WorkerPool()
+
+    /// One `run` call. Workers that see it late find every index taken and never touch `body`.
+    private final class Job: Sendable {
+        let count: Int
+        let threads: Int
+        let next = Atomic<Int>(0)
+        let done = Atomic<Int>(0)
+        /// Set before the job is published and cleared once its last index is done; only a thread that has taken an
+        /// index below `count` reads it, and all of those have finished before it is cleared.
+        nonisolated(unsafe) var body: ((_ index: Int, _ thread: Int) -> Void)?
+
+        init(count: Int, threads: Int, body: @escaping (Int, Int) -> Void) {
+            (self.count, self.threads, self.body) = (count, threads, body)
+        }
+
+        /// Takes indices until none are left; `thread` names the caller's buffer.
+        func work(as thread: Int) {
+            while true {
+                let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard index < count else { return }
+                body!(index, thread)
+                done.wrappingAdd(1, ordering: .releasing)
+            }
+        }
+    }
+
+    private let current = Mutex<Job?>(nil)
+    private let generation = Atomic<Int>(0)
+    private let sleepers = Atomic<Int>(0)
+    private let wake = DispatchSemaphore(value: 0)
+    private let started = Mutex<Int>(0)
+    /// One job at a time: a pass that finds the pool busy (another model's, or another request's) runs alone.
+    private let busy = Atomic<Bool>(false)
+
+    /// Spins of a worker without a job before it sleeps (an atomic load each, about 100 µs in all).
+    private static let spinsBeforeSleep = 100_000
+
+    /// Runs `body(index, thread)` for every index in `0..<count`, on the caller (thread 0) and up to `threads − 1`
+    /// workers (threads 1...); a thread runs one index at a time, so `thread` may name a buffer of its own.
+    func run(_ count: Int, threads: Int, _ body: (_ index: Int, _ thread: Int) -> Void) {
+        let threads = min(threads, count)
+        guard threads > 1, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            for index in 0..<count { body(index, 0) }
+            return
+        }
+        defer { busy.store(false, ordering: .releasing) }
+        startWorkers(threads - 1)
+        withoutActuallyEscaping(body) { body in
+            let job = Job(count: count, threads: threads, body: body)
+            current.withLock { $0 = job }
+            generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
+            let asleep = sleepers.exchange(0, ordering: .sequentiallyConsistent)
+            for _ in 0..<asleep { wake.signal() }
+            job.work(as: 0)
+            while job.done.load(ordering: .acquiring) < count {}
+            job.body = nil
+            current.withLock { $0 = nil }
+        }
+    }
+
+    private func startWorkers(_ count: Int) {
+        started.withLock { running in
+            while running < count {
+                let thread = running + 1
+                Thread { [self] in work(as: thread) }.start()
+                running += 1
+            }
+        }
+    }
+
+    /// A worker's life: wait for a new generation (spinning, then asleep), help with its job, again.
+    private func work(as thread: Int) {
+        var seen = generation.load(ordering: .acquiring)
+        while true {
+            var spins = 0
+            while generation.load(ordering: .acquiring) == seen {
+                spins += 1
+                guard spins >= Self.spinsBeforeSleep else { continue }
+                // Counted as asleep before the last look, so a job published after it is sure to signal.
+                sleepers.wrappingAdd(1, ordering: .sequentiallyConsistent)
+                if generation.load(ordering: .sequentiallyConsistent) == seen { wake.wait() }
+                spins = 0
+            }
+            seen = generation.load(ordering: .acquiring)
+            if let job = current.withLock({ $0 }), thread < job.threads { job.work(as: thread) }
+        }
+    }
+}
