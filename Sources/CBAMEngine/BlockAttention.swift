@@ -63,22 +63,24 @@ enum BlockAttention {
     /// Refines `feature` and finishes the residual block: `output = relu(attention(F) + identity)`.
     /// Leaves the channel map `[N, C]` at the start of `scratch`, then (CBAM only) the spatial map `[N, H, W]`.
     func refine(_ feature: FeatureMap, identity: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>,
-                scratch: UnsafeMutablePointer<Float>) {
+                scratch: UnsafeMutablePointer<Float>, threads: Int = 1) {
         let channelMap: UnsafeMutablePointer<Float> = scratch
         switch self {
         case .cbam(let m):
-            m.refine(feature, identity: identity, into: output, scratch: scratch)
+            m.refine(feature, identity: identity, into: output, scratch: scratch, threads: threads)
             return
         case .se(let m): m(feature, into: channelMap, scratch: scratch + feature.batch * feature.channels)
         case .eca(let m): m(feature, into: channelMap, scratch: scratch + feature.batch * feature.channels)
         }
         let (n, c, hw) = (feature.batch, feature.channels, feature.pixels)
-        for ch in 0..<c {
-            for image in 0..<n {
-                let mc = channelMap[image * c + ch]
-                let offset = (ch * n + image) * hw
-                let f = feature.data + offset, id = identity + offset, out = output + offset
-                for p in 0..<hw { out[p] = max(f[p] * mc + id[p], 0) }
+        parallelRanges(c, threads: threads) { channels in
+            for ch in channels {
+                for image in 0..<n {
+                    let mc = channelMap[image * c + ch]
+                    let offset = (ch * n + image) * hw
+                    let f = feature.data + offset, id = identity + offset, out = output + offset
+                    for p in 0..<hw { out[p] = max(f[p] * mc + id[p], 0) }
+                }
             }
         }
     }

@@ -16,20 +16,22 @@ struct CBAM {
     /// Refines `feature` and finishes the residual block in one pass: `output = relu(F ⊗ M_c ⊗ M_s + identity)`.
     /// The maps are left at the start of `scratch`: `M_c` as `[N, C]`, then `M_s` as `[N, H, W]`.
     func refine(_ feature: FeatureMap, identity: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>,
-                scratch: UnsafeMutablePointer<Float>) {
+                scratch: UnsafeMutablePointer<Float>, threads: Int = 1) {
         let (n, c, hw) = (feature.batch, feature.channels, feature.pixels)
         let channelMap = scratch
         let spatialMap = scratch + n * c
         let work = spatialMap + n * hw
-        channel(feature, into: channelMap, scratch: work)
-        spatial(feature, channelMap: channelMap, into: spatialMap, scratch: work)
-        for ch in 0..<c {
-            for image in 0..<n {
-                let mc = channelMap[image * c + ch]
-                let ms = spatialMap + image * hw
-                let offset = (ch * n + image) * hw
-                let f = feature.data + offset, id = identity + offset, out = output + offset
-                for p in 0..<hw { out[p] = max(f[p] * mc * ms[p] + id[p], 0) }
+        channel(feature, into: channelMap, scratch: work, threads: threads)
+        spatial(feature, channelMap: channelMap, into: spatialMap, scratch: work, threads: threads)
+        parallelRanges(c, threads: threads) { channels in
+            for ch in channels {
+                for image in 0..<n {
+                    let mc = channelMap[image * c + ch]
+                    let ms = spatialMap + image * hw
+                    let offset = (ch * n + image) * hw
+                    let f = feature.data + offset, id = identity + offset, out = output + offset
+                    for p in 0..<hw { out[p] = max(f[p] * mc * ms[p] + id[p], 0) }
+                }
             }
         }
     }

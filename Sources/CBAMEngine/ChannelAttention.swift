@@ -16,14 +16,15 @@ struct ChannelAttention {
     func multiplyAdds() -> Int { 2 * 2 * channels * hidden }
 
     /// Writes `M_c` of each image to `map[n·C + c]`, values in (0, 1).
-    func callAsFunction(_ feature: FeatureMap, into map: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+    func callAsFunction(_ feature: FeatureMap, into map: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                        threads: Int = 1) {
         precondition(feature.channels == channels, "ChannelAttention: \(feature.channels) channels, expected \(channels)")
         let n = feature.batch
         // Rows 0..<n: average-pooled vectors; rows n..<2n: max-pooled. One GEMM per MLP layer for all of them.
         let pooled = scratch
         let hiddenOut = pooled + 2 * n * channels
         let mlpOut = hiddenOut + 2 * n * hidden
-        channelPools(feature, average: pooled, maximum: pooled + n * channels)
+        channelPools(feature, average: pooled, maximum: pooled + n * channels, threads: threads)
         w1.withUnsafeBufferPointer { w in
             gemm(m: 2 * n, n: hidden, k: channels, a: pooled, lda: channels, b: w.baseAddress!, ldb: channels, transposeB: true,
                  c: hiddenOut, ldc: hidden)

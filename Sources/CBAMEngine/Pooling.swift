@@ -29,13 +29,16 @@ func globalAveragePool(_ input: FeatureMap, into output: UnsafeMutablePointer<Fl
 
 /// Mean and max over each channel's H×W, CBAM's channel-attention pools:
 /// `avg[n·C + c]` and `max[n·C + c]`.
-func channelPools(_ input: FeatureMap, average avg: UnsafeMutablePointer<Float>, maximum mx: UnsafeMutablePointer<Float>) {
+func channelPools(_ input: FeatureMap, average avg: UnsafeMutablePointer<Float>, maximum mx: UnsafeMutablePointer<Float>,
+                  threads: Int = 1) {
     let hw = input.pixels
-    for c in 0..<input.channels {
-        for n in 0..<input.batch {
-            let src = input.data + (c * input.batch + n) * hw
-            avg[n * input.channels + c] = sum(src, count: hw) / Float(hw)
-            mx[n * input.channels + c] = maximum(src, count: hw)
+    parallelRanges(input.channels, threads: threads) { channels in
+        for c in channels {
+            for n in 0..<input.batch {
+                let src = input.data + (c * input.batch + n) * hw
+                avg[n * input.channels + c] = sum(src, count: hw) / Float(hw)
+                mx[n * input.channels + c] = maximum(src, count: hw)
+            }
         }
     }
 }

@@ -36,7 +36,9 @@ struct ResidualBlock {
             identity = UnsafePointer(input.data)
         }
         if let attention {
-            workspace.timed(.cbam) { attention.refine(x, identity: identity, into: x.data, scratch: workspace.scratch) }
+            workspace.timed(.cbam) {
+                attention.refine(x, identity: identity, into: x.data, scratch: workspace.scratch, threads: workspace.columns.count)
+            }
         } else {
             workspace.timed(.residual) { for i in 0..<x.count { x.data[i] = max(x.data[i] + identity[i], 0) } }
         }

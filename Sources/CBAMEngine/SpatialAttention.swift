@@ -8,9 +8,9 @@ struct SpatialAttention {
     let bias: Float
 
     /// Floats of scratch a pass needs: both pooled planes of every image with a border of k/2 zeros, room for the
-    /// last row's vector loads to run past the end, and one image's unpadded pools.
+    /// last row's vector loads to run past the end, and the unpadded pools.
     func scratchCount(batch: Int, height: Int, width: Int) -> Int {
-        2 * batch * (height + kernel - 1) * (width + kernel - 1) + 8 + 2 * height * width
+        2 * batch * (height + kernel - 1) * (width + kernel - 1) + 8 + 2 * batch * height * width
     }
 
     func multiplyAdds(height: Int, width: Int) -> Int { 2 * kernel * kernel * height * width }
@@ -18,7 +18,7 @@ struct SpatialAttention {
     /// Writes `M_s` of each image to `map[n·H·W + y·W + x]`, values in (0, 1), for the feature map
     /// `F' = M_c ⊗ F` (the channel-refined feature; `channelMap` is applied on the fly, `F'` is never stored).
     func callAsFunction(_ feature: FeatureMap, channelMap: UnsafePointer<Float>, into map: UnsafeMutablePointer<Float>,
-                        scratch: UnsafeMutablePointer<Float>) {
+                        scratch: UnsafeMutablePointer<Float>, threads: Int = 1) {
         let (n, h, w, hw, c) = (feature.batch, feature.height, feature.width, feature.pixels, feature.channels)
         // The pooled planes get a zero border, so that the convolution reads them without bounds checks.
         let r = kernel / 2
@@ -26,12 +26,20 @@ struct SpatialAttention {
         let padded = 2 * n * planeSize + 8
         let mean = scratch, mx = scratch + n * planeSize, pools = scratch + padded
         scratch.update(repeating: 0, count: padded)
+        // The pools read every channel: with fewer images than threads, each image's pixels are shared out too.
+        let parts = n >= threads ? 1 : threads
+        parallelFor(n * parts, threads: threads) { task, _ in
+            let (image, part) = task.quotientAndRemainder(dividingBy: parts)
+            let groups = (hw + 7) / 8
+            let pixels = min(hw, part * groups / parts * 8)..<min(hw, (part + 1) * groups / parts * 8)
+            channelMeanAndMax(feature, image: image, pixels: pixels, scale: channelMap + image * c,
+                              mean: pools + 2 * image * hw, max: pools + (2 * image + 1) * hw)
+        }
         for image in 0..<n {
-            channelMeanAndMax(feature, image: image, scale: channelMap + image * c, mean: pools, max: pools + hw)
             for y in 0..<h {
                 let inside = image * planeSize + (y + r) * pw + r
-                copy(pools + y * w, to: mean + inside, count: w)
-                copy(pools + (hw + y * w), to: mx + inside, count: w)
+                copy(pools + (2 * image * hw + y * w), to: mean + inside, count: w)
+                copy(pools + ((2 * image + 1) * hw + y * w), to: mx + inside, count: w)
             }
         }
         weight.withUnsafeBufferPointer { wt in
@@ -69,14 +77,15 @@ struct SpatialAttention {
     }
 }
 
-/// CBAM's pools across channels of `F' = scale ⊗ F` for one image: `mean[p]`, `max[p]` over channels.
-func channelMeanAndMax(_ feature: FeatureMap, image: Int, scale: UnsafePointer<Float>,
+/// CBAM's pools across channels of `F' = scale ⊗ F` for the pixels `pixels` of one image: `mean[p]`, `max[p]`
+/// over channels, for p in `pixels` (a range whose start is a multiple of 8, or the whole plane).
+func channelMeanAndMax(_ feature: FeatureMap, image: Int, pixels: Range<Int>, scale: UnsafePointer<Float>,
                        mean: UnsafeMutablePointer<Float>, max top: UnsafeMutablePointer<Float>) {
     let (n, hw, c) = (feature.batch, feature.pixels, feature.channels)
     let inverse = 1 / Float(c)
-    var p = 0
+    var p = pixels.lowerBound
     // Eight pixels at a time across all channels, accumulators in registers.
-    while p + 8 <= hw {
+    while p + 8 <= pixels.upperBound {
         var sum = SIMD8<Float>(), best = SIMD8<Float>(repeating: -.infinity)
         for ch in 0..<c {
             let v = UnsafeRawPointer(feature.data + (ch * n + image) * hw + p).loadUnaligned(as: SIMD8<Float>.self) * scale[ch]
@@ -87,7 +96,7 @@ func channelMeanAndMax(_ feature: FeatureMap, image: Int, scale: UnsafePointer<F
         UnsafeMutableRawPointer(top + p).storeBytes(of: best, as: SIMD8<Float>.self)
         p += 8
     }
-    while p < hw {
+    while p < pixels.upperBound {
         var sum: Float = 0, best = -Float.infinity
         for ch in 0..<c {
             let v = feature.data[(ch * n + image) * hw + p] * scale[ch]

@@ -34,3 +34,9 @@ public enum BLASThreads {
 func parallelFor(_ count: Int, threads: Int, _ body: (_ index: Int, _ thread: Int) -> Void) {
     WorkerPool.shared.run(count, threads: threads, body)
 }
+
+/// Runs `body` on `0..<count` cut into one contiguous range per thread (as many as `threads`, at most `count`).
+func parallelRanges(_ count: Int, threads: Int, _ body: (Range<Int>) -> Void) {
+    let parts = max(1, min(threads, count))
+    parallelFor(parts, threads: parts) { part, _ in body(part * count / parts..<(part + 1) * count / parts) }
+}

@@ -47,6 +47,24 @@ import Testing
         #expect(model.workspaces.count == fixture.batch)
     }
 
+    /// One slice whose layers (convolutions, attention pools, the refine) are split over 2 and 3 threads of the
+    /// worker pool gives the same results as PyTorch.
+    @Test(arguments: ParityFixture.names)
+    func layersSplitAcrossThreadsMatchPyTorch(_ name: String) throws {
+        let fixture = try ParityFixture(name)
+        let model = try CBAMModel.load(directory: fixture.directory)
+        for threads in [2, 3] {
+            let pass = fixture.input.values.withUnsafeBufferPointer { input in
+                model.withWorkspaces(1) { workspaces in
+                    model.run(input.baseAddress!, batch: fixture.batch, height: fixture.height, width: fixture.width,
+                              attention: true, threads: threads, in: workspaces[0])
+                }
+            }
+            try expectParity(ForwardResult(numClasses: model.numClasses, logits: pass.logits, attention: pass.attention),
+                             fixture, model: model)
+        }
+    }
+
     @Test func attentionIsEmptyWhenNotAskedAndLogitsAreTheSame() throws {
         let fixture = try ParityFixture("bottleneck_imagenet")
         let model = try CBAMModel.load(directory: fixture.directory)
