@@ -18,8 +18,8 @@ public final class CBAMModel: Sendable {
     let stem: [Conv2D]
     let stemPool: Bool
     let blocks: [ResidualBlock]
-    /// `[numClasses, features]`, row-major.
-    let classifierWeight: [Float]
+    /// `[numClasses, features]`, packed for the GEMM kernel.
+    let classifierWeight: PackedWeights
     let classifierBias: [Float]
     /// Idle workspaces; a pass takes one per slice of its batch (the most recently returned first) and returns them.
     private let pool = Mutex<[Workspace]>([])
@@ -42,7 +42,7 @@ public final class CBAMModel: Sendable {
         self.stem = stem
         self.stemPool = stemPool
         self.blocks = blocks
-        self.classifierWeight = classifierWeight
+        self.classifierWeight = PackedWeights(classifierWeight, rows: config.numClasses, columns: classifierWeight.count / config.numClasses)
         self.classifierBias = classifierBias
         let size = config.input.size
         multiplyAddsPerPixel = Double(Self.walk(stem: stem, stemPool: stemPool, blocks: blocks, numClasses: config.numClasses,
@@ -172,7 +172,7 @@ public final class CBAMModel: Sendable {
         if stemPool {
             let (oh, ow) = Self.stemPoolSize(height: x.height, width: x.width)
             workspace.timed(.pooling) {
-                maxPool(x, kernel: 3, stride: 2, padding: 1, outHeight: oh, outWidth: ow, into: buffers.input)
+                maxPool(x, kernel: 3, stride: 2, padding: 1, outHeight: oh, outWidth: ow, into: buffers.input, threads: threads)
             }
             x = FeatureMap(data: buffers.input, channels: x.channels, batch: batch, height: oh, width: ow)
         }
@@ -196,16 +196,16 @@ public final class CBAMModel: Sendable {
         }
 
         // Global average pool, then the fully connected classifier.
+        // Features `[C, N]`, so the classifier is one GEMM on its packed weights: scores `[classes, N]`.
         let pooled = workspace.scratch
-        let logits = pooled + batch * x.channels
-        workspace.timed(.pooling) { globalAveragePool(x, into: pooled) }
+        let scores = pooled + batch * x.channels, logits = scores + batch * numClasses
+        workspace.timed(.pooling) { globalAveragePool(x, into: pooled, channelMajor: true) }
         workspace.timed(.classifier, multiplyAdds: batch * x.channels * numClasses) {
-            classifierWeight.withUnsafeBufferPointer { w in
-                gemm(m: batch, n: numClasses, k: x.channels, a: pooled, lda: x.channels, b: w.baseAddress!, ldb: x.channels,
-                     transposeB: true, c: logits, ldc: numClasses)
+            classifierBias.withUnsafeBufferPointer { bias in
+                classifierWeight.multiply(pooled, ldb: batch, n: batch, into: scores, ldc: batch, bias: bias.baseAddress)
             }
             for image in 0..<batch {
-                for j in 0..<numClasses { logits[image * numClasses + j] += classifierBias[j] }
+                for j in 0..<numClasses { logits[image * numClasses + j] = scores[j * batch + image] }
             }
         }
         return (Array(UnsafeBufferPointer(start: logits, count: batch * numClasses)), maps)
@@ -233,7 +233,7 @@ public final class CBAMModel: Sendable {
             activation = max(activation, conv.outChannels * n * h * w)
         }
         if stemPool { (h, w) = Self.stemPoolSize(height: h, width: w) }
-        var scratch = n * (features + numClasses)
+        var scratch = n * (features + 2 * numClasses)
         for block in blocks {
             let (inH, inW) = (h, w)
             for conv in block.convolutions {

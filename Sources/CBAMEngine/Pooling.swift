@@ -1,28 +1,46 @@
 /// Max pooling over k×k windows with stride; padding never wins, as in PyTorch's MaxPool2d.
 func maxPool(_ input: FeatureMap, kernel k: Int, stride s: Int, padding p: Int,
-             outHeight oh: Int, outWidth ow: Int, into output: UnsafeMutablePointer<Float>) {
+             outHeight oh: Int, outWidth ow: Int, into output: UnsafeMutablePointer<Float>, threads: Int = 1) {
     let (h, w) = (input.height, input.width)
-    for plane in 0..<(input.channels * input.batch) {
-        let src = input.data + plane * h * w
-        let dst = output + plane * oh * ow
-        for oy in 0..<oh {
-            let y0 = max(0, oy * s - p), y1 = min(h, oy * s - p + k)
-            for ox in 0..<ow {
-                let x0 = max(0, ox * s - p), x1 = min(w, ox * s - p + k)
-                var m = -Float.infinity
-                for y in y0..<y1 { for x in x0..<x1 { m = max(m, src[y * w + x]) } }
-                dst[oy * ow + ox] = m
+    parallelRanges(input.channels * input.batch, threads: threads) { planes in
+        // Each output row: the max down its k input rows (vectors across the row), then across each window.
+        let column = UnsafeMutablePointer<Float>.allocate(capacity: w)
+        defer { column.deallocate() }
+        for plane in planes {
+            let src = input.data + plane * h * w
+            let dst = output + plane * oh * ow
+            for oy in 0..<oh {
+                let y0 = max(0, oy * s - p), y1 = min(h, oy * s - p + k)
+                copy(src + y0 * w, to: column, count: w)
+                for y in (y0 + 1)..<max(y0 + 1, y1) {
+                    let row = src + y * w
+                    var x = 0
+                    while x + 8 <= w {
+                        let a = UnsafeRawPointer(column + x).loadUnaligned(as: SIMD8<Float>.self)
+                        let b = UnsafeRawPointer(row + x).loadUnaligned(as: SIMD8<Float>.self)
+                        UnsafeMutableRawPointer(column + x).storeBytes(of: a.replacing(with: b, where: b .> a), as: SIMD8<Float>.self)
+                        x += 8
+                    }
+                    while x < w { column[x] = Swift.max(column[x], row[x]); x += 1 }
+                }
+                for ox in 0..<ow {
+                    let x0 = max(0, ox * s - p), x1 = min(w, ox * s - p + k)
+                    var m = -Float.infinity
+                    for x in x0..<x1 { m = Swift.max(m, column[x]) }
+                    dst[oy * ow + ox] = m
+                }
             }
         }
     }
 }
 
-/// Mean over each channel's H×W of each image: `output[n·C + c]`.
-func globalAveragePool(_ input: FeatureMap, into output: UnsafeMutablePointer<Float>) {
+/// Mean over each channel's H×W of each image: `output[n·C + c]`, or `output[c·N + n]` when `channelMajor`.
+func globalAveragePool(_ input: FeatureMap, into output: UnsafeMutablePointer<Float>, channelMajor: Bool = false) {
     let hw = input.pixels
     for c in 0..<input.channels {
         for n in 0..<input.batch {
-            output[n * input.channels + c] = sum(input.data + (c * input.batch + n) * hw, count: hw) / Float(hw)
+            let mean = sum(input.data + (c * input.batch + n) * hw, count: hw) / Float(hw)
+            output[channelMajor ? c * input.batch + n : n * input.channels + c] = mean
         }
     }
 }
