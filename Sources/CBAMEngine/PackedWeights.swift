@@ -31,7 +31,10 @@ struct PackedWeights: Sendable {
             cbam_gemm_packed(Int32(rows), Int32(n), Int32(columns), a.baseAddress!, b, ldb, c, ldc, bias, relu ? 1 : 0)
         }
     }
+}
 
-    /// The instruction set the kernel runs with on this CPU: "avx512", "avx2" or "portable".
-    static var instructionSet: String { String(cString: cbam_isa_name(cbam_isa_selected())) }
+/// The engine's GEMM kernel, as seen from outside the engine.
+public enum GEMMKernel {
+    /// The instruction set it runs with on this CPU: "avx512", "avx2" or "portable" (`CBAM_KERNELS` may lower it).
+    public static var instructionSet: String { String(cString: cbam_isa_name(cbam_isa_selected())) }
 }

@@ -64,7 +64,8 @@ struct CBAMBench: ParsableCommand {
     func printProfile(_ layers: [LayerTime], peak: Double, model: String, batch: Int, height: Int, width: Int) {
         let total = layers.reduce(0) { $0 + $1.milliseconds }
         print("\(model), \(batch)x3x\(height)x\(width), \(BLASThreads.count) thread(s), mean of \(iterations) passes: "
-              + "\(String(format: "%.2f", total)) ms; sgemm 1024³ on one thread: \(String(format: "%.1f", peak)) GFLOP/s\n")
+              + "\(String(format: "%.2f", total)) ms; sgemm 1024³ on one thread: \(String(format: "%.1f", peak)) GFLOP/s; "
+              + "GEMM kernel: \(GEMMKernel.instructionSet)\n")
         print("| layer kind | ms | share | GFLOP/s (direct-equivalent) | of sgemm peak |")
         print("|---|---:|---:|---:|---:|")
         for layer in layers {

@@ -127,7 +127,8 @@ struct Serve: AsyncParsableCommand {
         do {
             let took = try loaded.warmUp(batchSizes: 1...service.maxBatchSize)
             logger.info("execution plans measured", metadata: [
-                "batch_sizes": "1-\(service.maxBatchSize)", "ms": "\(Int(took / .milliseconds(1)))"])
+                "batch_sizes": "1-\(service.maxBatchSize)", "ms": "\(Int(took / .milliseconds(1)))",
+                "gemm_kernel": "\(GEMMKernel.instructionSet)"])
         } catch {
             throw ValidationError("cannot run the model: \(error.message)")
         }

@@ -56,7 +56,7 @@ struct PackedGEMMTests {
 
     @Test func selectedInstructionSetIsOneThisCPURuns() {
         #expect(cbam_isa_supported(cbam_isa_selected()) != 0)
-        #expect(["portable", "avx2", "avx512"].contains(PackedWeights.instructionSet))
+        #expect(["portable", "avx2", "avx512"].contains(GEMMKernel.instructionSet))
     }
 
     @Test func packingPadsThePartialPanelWithZeros() {
