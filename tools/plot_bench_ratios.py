@@ -26,9 +26,11 @@ def parse(text: str) -> dict[tuple[int, str], dict[str, float]]:
         threads = int(block.split()[0])
         for title, body in re.findall(r"(wall-clock|process CPU time):\n\n(.*?)(?:\n\n|\Z)", block, re.S):
             rows = {}
-            for line in body.splitlines()[2:]:
+            lines = body.splitlines()
+            column = [c.strip() for c in lines[0].strip("|").split("|")].index("ORT / engine")
+            for line in lines[2:]:
                 cells = [c.strip() for c in line.strip("|").split("|")]
-                rows[f"{cells[0]} {cells[1].split('x3x')[0]}"] = float(cells[6].rstrip("x"))
+                rows[f"{cells[0]} {cells[1].split('x3x')[0]}"] = float(cells[column].rstrip("x"))
             ratios[(threads, title)] = rows
     return ratios
 
