@@ -62,10 +62,61 @@ void column_block(const int vectors, int m, int k, const float *packed, const fl
     }
 }
 
+// The last 1-4 columns of a product, when they would fill only a quarter of a vector: each row panel's six rows go
+// in the lanes of one vector instead (a load of the panel's column of A, a broadcast of B, one multiply-add per
+// column and k, where a masked 16-column vector would take six); two accumulators per column hide the latency.
+static inline __attribute__((always_inline)) TARGET
+void few_columns(const int cols, int m, int k, const float *packed, const float *b, ptrdiff_t ldb, float *c,
+                 ptrdiff_t ldc, const float *bias, int relu) {
+    const __mmask16 six = (1u << MR) - 1;
+    for (int row0 = 0; row0 < m; row0 += MR) {
+        const float *a = packed + (size_t)row0 * k;
+        __m512 even[4], odd[4];
+        for (int j = 0; j < cols; j++) even[j] = odd[j] = _mm512_setzero_ps();
+        int p = 0;
+        for (; p + 2 <= k; p += 2) {
+            const __m512 a0 = _mm512_maskz_loadu_ps(six, a + (size_t)p * MR);
+            const __m512 a1 = _mm512_maskz_loadu_ps(six, a + (size_t)(p + 1) * MR);
+            const float *b0 = b + (ptrdiff_t)p * ldb, *b1 = b0 + ldb;
+            for (int j = 0; j < cols; j++) {
+                even[j] = _mm512_fmadd_ps(a0, _mm512_set1_ps(b0[j]), even[j]);
+                odd[j] = _mm512_fmadd_ps(a1, _mm512_set1_ps(b1[j]), odd[j]);
+            }
+        }
+        if (p < k) {
+            const __m512 a0 = _mm512_maskz_loadu_ps(six, a + (size_t)p * MR);
+            for (int j = 0; j < cols; j++) even[j] = _mm512_fmadd_ps(a0, _mm512_set1_ps(b[(ptrdiff_t)p * ldb + j]), even[j]);
+        }
+        const int rows = m - row0 < MR ? m - row0 : MR;
+        for (int j = 0; j < cols; j++) {
+            float sums[16];
+            _mm512_storeu_ps(sums, _mm512_add_ps(even[j], odd[j]));
+            for (int r = 0; r < rows; r++) {
+                const float v = sums[r] + (bias != NULL ? bias[row0 + r] : 0.0f);
+                c[(ptrdiff_t)(row0 + r) * ldc + j] = relu && v < 0.0f ? 0.0f : v;
+            }
+        }
+    }
+}
+
 TARGET void cbam_gemm_avx512(int m, int n, int k, const float *packed, const float *b, ptrdiff_t ldb,
                              float *c, ptrdiff_t ldc, const float *bias, int relu) {
     for (int col0 = 0; col0 < n; col0 += 64) {
-        const int cols = n - col0 < 64 ? n - col0 : 64;
+        int cols = n - col0 < 64 ? n - col0 : 64;
+        const int left = cols % 16;
+        if (left >= 1 && left <= 4) {
+            // Whole vectors below, then the few columns left.
+            const float *bb = b + (col0 + cols - left);
+            float *cc = c + (col0 + cols - left);
+            switch (left) {
+            case 4: few_columns(4, m, k, packed, bb, ldb, cc, ldc, bias, relu); break;
+            case 3: few_columns(3, m, k, packed, bb, ldb, cc, ldc, bias, relu); break;
+            case 2: few_columns(2, m, k, packed, bb, ldb, cc, ldc, bias, relu); break;
+            default: few_columns(1, m, k, packed, bb, ldb, cc, ldc, bias, relu); break;
+            }
+            cols -= left;
+            if (cols == 0) continue;
+        }
         const int vectors = (cols + 15) / 16;
         const __mmask16 last = (__mmask16)(0xFFFFu >> (16 * vectors - cols));
         const float *bb = b + col0;

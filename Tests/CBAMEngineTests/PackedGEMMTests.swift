@@ -4,8 +4,8 @@ import Testing
 
 /// The GEMM kernel on prepacked weights, every instruction set this CPU runs (the portable one always), against a
 /// product summed in double: shapes that leave partial row panels (m not a multiple of 6) and partial column vectors
-/// (n not a multiple of 8 or 16), row strides wider than the rows, the fused bias and ReLU, and nothing written
-/// outside the output.
+/// (n not a multiple of 8 or 16, or 1-4 columns past whole vectors), row strides wider than the rows, the fused bias
+/// and ReLU, and nothing written outside the output.
 struct PackedGEMMTests {
     struct Shape: CustomTestStringConvertible, Sendable {
         let m, n, k: Int
@@ -15,6 +15,8 @@ struct PackedGEMMTests {
     static let shapes: [Shape] = [
         .init(m: 1, n: 1, k: 1), .init(m: 5, n: 7, k: 3), .init(m: 6, n: 16, k: 8), .init(m: 7, n: 17, k: 9),
         .init(m: 13, n: 63, k: 31), .init(m: 12, n: 64, k: 64), .init(m: 19, n: 65, k: 5), .init(m: 48, n: 150, k: 100),
+        // 2, 3 and 4 columns past whole 16-column vectors (AVX-512 runs them as "few columns"), odd and even k.
+        .init(m: 8, n: 34, k: 7), .init(m: 13, n: 51, k: 2), .init(m: 6, n: 196, k: 33), .init(m: 5, n: 4, k: 1),
     ]
 
     static var instructionSets: [cbam_isa] {
