@@ -25,17 +25,8 @@ struct ChannelAttention {
         let hiddenOut = pooled + 2 * n * channels
         let mlpOut = hiddenOut + 2 * n * hidden
         channelPools(feature, average: pooled, maximum: pooled + n * channels, threads: threads)
-        w1.withUnsafeBufferPointer { w in
-            gemm(m: 2 * n, n: hidden, k: channels, a: pooled, lda: channels, b: w.baseAddress!, ldb: channels, transposeB: true,
-                 c: hiddenOut, ldc: hidden)
-        }
-        for row in 0..<(2 * n) {
-            for j in 0..<hidden { hiddenOut[row * hidden + j] = max(hiddenOut[row * hidden + j] + b1[j], 0) }
-        }
-        w2.withUnsafeBufferPointer { w in
-            gemm(m: 2 * n, n: channels, k: hidden, a: hiddenOut, lda: hidden, b: w.baseAddress!, ldb: hidden, transposeB: true,
-                 c: mlpOut, ldc: channels)
-        }
+        twoLayerMLP(rows: 2 * n, channels: channels, hidden: hidden, w1: w1, b1: b1, w2: w2, input: pooled,
+                    hiddenOut: hiddenOut, output: mlpOut)
         for image in 0..<n {
             let avg = mlpOut + image * channels, mx = mlpOut + (n + image) * channels
             for c in 0..<channels {
@@ -43,6 +34,24 @@ struct ChannelAttention {
                 map[image * channels + c] = sigmoid((avg[c] + b2[c]) + (mx[c] + b2[c]))
             }
         }
+    }
+}
+
+/// `output = W2 · relu(W1 · input + b1)` for `rows` vectors of `channels` (`W1` is `[hidden, channels]`, `W2`
+/// `[channels, hidden]`, row-major), one GEMM per layer: the MLP of CBAM's channel attention and of SE, whose callers
+/// add `b2` (CBAM once per pooled branch) before the sigmoid.
+func twoLayerMLP(rows: Int, channels: Int, hidden: Int, w1: [Float], b1: [Float], w2: [Float],
+                 input: UnsafePointer<Float>, hiddenOut: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) {
+    w1.withUnsafeBufferPointer { w in
+        gemm(m: rows, n: hidden, k: channels, a: input, lda: channels, b: w.baseAddress!, ldb: channels, transposeB: true,
+             c: hiddenOut, ldc: hidden)
+    }
+    for row in 0..<rows {
+        for j in 0..<hidden { hiddenOut[row * hidden + j] = max(hiddenOut[row * hidden + j] + b1[j], 0) }
+    }
+    w2.withUnsafeBufferPointer { w in
+        gemm(m: rows, n: channels, k: hidden, a: hiddenOut, lda: hidden, b: w.baseAddress!, ldb: hidden, transposeB: true,
+             c: output, ldc: channels)
     }
 }
 

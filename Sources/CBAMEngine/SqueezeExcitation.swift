@@ -18,17 +18,8 @@ struct SqueezeExcitation {
         let n = feature.batch
         let pooled = scratch, hiddenOut = scratch + n * channels
         globalAveragePool(feature, into: pooled)
-        w1.withUnsafeBufferPointer { w in
-            gemm(m: n, n: hidden, k: channels, a: pooled, lda: channels, b: w.baseAddress!, ldb: channels, transposeB: true,
-                 c: hiddenOut, ldc: hidden)
-        }
-        for row in 0..<n {
-            for j in 0..<hidden { hiddenOut[row * hidden + j] = max(hiddenOut[row * hidden + j] + b1[j], 0) }
-        }
-        w2.withUnsafeBufferPointer { w in
-            gemm(m: n, n: channels, k: hidden, a: hiddenOut, lda: hidden, b: w.baseAddress!, ldb: hidden, transposeB: true,
-                 c: map, ldc: channels)
-        }
+        twoLayerMLP(rows: n, channels: channels, hidden: hidden, w1: w1, b1: b1, w2: w2, input: pooled,
+                    hiddenOut: hiddenOut, output: map)
         for image in 0..<n {
             for c in 0..<channels { map[image * channels + c] = sigmoid(map[image * channels + c] + b2[c]) }
         }
