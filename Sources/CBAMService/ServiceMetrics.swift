@@ -45,16 +45,10 @@ public final class ServiceMetrics: Sendable {
     /// One HTTP response: counted by route template, method and status; its latency by route.
     public func recordRequest(route: String, method: String, status: Int, duration: Duration) {
         let method = Self.countedMethods.contains(method) ? method : "other"
-        let handles = requestHandles.withLock { cache in
-            let key = RequestKey(route: route, method: method, status: status)
-            if let handles = cache[key] { return handles }
-            let handles = (Metrics.Counter(label: "cbam_http_requests_total",
-                                   dimensions: [("route", route), ("method", method), ("status", String(status))],
-                                   factory: factory),
-                           Metrics.Timer(label: "cbam_http_request_duration_seconds", dimensions: [("route", route)],
-                                         factory: factory))
-            cache[key] = handles
-            return handles
+        let handles = Self.cached(RequestKey(route: route, method: method, status: status), in: requestHandles) {
+            (Metrics.Counter(label: "cbam_http_requests_total",
+                             dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory),
+             Metrics.Timer(label: "cbam_http_request_duration_seconds", dimensions: [("route", route)], factory: factory))
         }
         handles.0.increment()
         handles.1.recordNanoseconds(duration.nanoseconds)
@@ -67,12 +61,20 @@ public final class ServiceMetrics: Sendable {
     /// The counter `label{dimension="value"}`, made once and then looked up: making one through swift-metrics takes
     /// the registry's lock and builds its label set, on every request otherwise.
     private func counter(_ label: String, _ dimension: String, _ value: String) -> Metrics.Counter {
-        counters.withLock { cache in
-            let key = "\(label)\u{0}\(value)"
-            if let counter = cache[key] { return counter }
-            let counter = Metrics.Counter(label: label, dimensions: [(dimension, value)], factory: factory)
-            cache[key] = counter
-            return counter
+        Self.cached("\(label)\u{0}\(value)", in: counters) {
+            Metrics.Counter(label: label, dimensions: [(dimension, value)], factory: factory)
+        }
+    }
+
+    /// `cache[key]`, made by `make` (under the cache's lock) the first time.
+    private static func cached<Key: Hashable & Sendable, Value: Sendable>(
+        _ key: Key, in cache: borrowing Mutex<[Key: Value]>, make: () -> Value
+    ) -> Value {
+        cache.withLock { cache in
+            if let value = cache[key] { return value }
+            let value = make()
+            cache[key] = value
+            return value
         }
     }
 
