@@ -35,6 +35,7 @@ import torch
 from safetensors.torch import save_file
 
 from cbamtools.config import cbam_resnet20_cifar, cbam_resnet50
+from cbamtools.machine import cpu_model_and_flags
 from cbamtools.model import CBAMResNet, load_model_directory
 from cbamtools.random_weights import measure_batchnorm, randomise
 
@@ -228,15 +229,10 @@ def main() -> None:
 
 
 def cpu_description() -> str:
-    """The CPU's model name and the vector extensions the kernels care about, from /proc/cpuinfo (Linux)."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.machine()
-    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
-    fields = {k.strip(): v.strip() for k, v in fields.items()}
-    flags = [f for f in fields.get("flags", "").split() if f in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl")]
-    return f"{platform.machine()} {fields.get('model name', '?')} ({' '.join(flags) or 'no AVX2'})"
+    """The machine, the CPU's model name and the vector extensions the engine's kernels choose between."""
+    name, flags = cpu_model_and_flags(("fma", "avx2", "avx512f", "avx512bw", "avx512vl"))
+    return f"{platform.machine()} {name} ({' '.join(flags) or 'no AVX2'})"
+
 
 if __name__ == "__main__":
     main()

@@ -26,7 +26,6 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import re
 import shutil
 import signal
@@ -40,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from cbamtools.machine import cpu_model_and_flags
 from cbamtools.server import ROOT, free_port, request
 
 INSTALL_HINTS = {
@@ -314,11 +314,8 @@ def measure(server: Server, images: list[Path], script: Path, args, results: Res
 
 
 def machine() -> str:
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    name = re.search(r"Model name:\s+(.+)", lscpu)
-    flags = re.search(r"Flags:\s+(.+)", lscpu)
-    simd = [f for f in (flags.group(1).split() if flags else []) if f in ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16")]
-    return f"{name.group(1).strip() if name else platform.processor()}, {os.cpu_count()} cores, {' '.join(simd) or 'no AVX2'}"
+    name, simd = cpu_model_and_flags(("fma", "avx2", "avx512f", "avx512bw", "avx512_bf16", "avx512_vnni"))
+    return f"{name}, {os.cpu_count()} cores, {' '.join(simd) or 'no AVX2'}"
 
 
 def median(values: list[float]) -> float:
