@@ -76,13 +76,33 @@ struct WinogradConvolution: Sendable {
     func bufferCount(batch: Int, height: Int, width: Int, threads: Int) -> Int {
         let tw = tiles(width)
         let tiles = rowsPerBlock(batch: batch, height: height, width: width, threads: threads) * tw
-        return points * (inChannels + outChannels) * (tiles + Self.slack) + 48 * Self.columnsLength(tw) + 512
+        return points * (inChannels + outChannels) * (tiles + Self.slack) + scratchCount(tileColumns: tw)
     }
 
     /// Floats after each row of `V` and `M` that the 8-wide transforms may run into past the last tile.
     static let slack = 8
-    /// Length of each column-phase array: 8-wide loads at k and k + 1 for every k < tiles.
-    static func columnsLength(_ tw: Int) -> Int { (tw + 7) / 8 * 8 + 8 }
+
+    /// Tiles the input transform gathers at a time for each channel: whole tile rows, together at least this many,
+    /// so that on a narrow map (7x7 has two F(4x4) tiles a row) the eight lanes of the transforms still hold eight
+    /// tiles, from consecutive tile rows.
+    static let gatherTiles = 64
+
+    func rowsPerGather(tileColumns tw: Int) -> Int { max(1, Self.gatherTiles / tw) }
+
+    /// Floats of each gathered tile position: the gather's tiles and the up to 7 an 8-wide store runs past them.
+    func gatherLength(tileColumns tw: Int) -> Int { rowsPerGather(tileColumns: tw) * tw + 8 }
+
+    /// Floats of each zero-padded input line: `line[j] = x(j − 1)`, then zeros as far as the 8-wide loads reach.
+    func lineLength(tileColumns tw: Int) -> Int { outputTile * ((tw + 7) / 8 * 8) + 4 * outputTile + 8 }
+
+    /// The scratch after `V` and `M`: m + 2 input lines and a line of zeros, the gathered tiles (one array per tile
+    /// position), and the output transform's intermediate values and rows.
+    func scratchCount(tileColumns tw: Int) -> Int {
+        (inputTile + 1) * lineLength(tileColumns: tw) + points * gatherLength(tileColumns: tw) + Self.outputScratch
+    }
+
+    /// F(4x4)'s output transform: 6·4 and 4·4 intermediate vectors of 8, then 4 rows of 32 output values.
+    private static let outputScratch = 192 + 128 + 128
 
     /// `output = relu?(conv3x3(input) + bias)`, `[Cout, N, H, W]`; `buffers` holds one buffer per thread.
     func callAsFunction(_ input: FeatureMap, into output: UnsafeMutablePointer<Float>,
@@ -104,115 +124,152 @@ struct WinogradConvolution: Sendable {
         let tiles = tileRows.count * tw
         let ld = tiles + Self.slack
         let v = buffer, m = buffer + points * inChannels * ld
-        let scratch = m + points * outChannels * ld
-        if variant == .f4x4 { Self.clearLineTails(scratch, tileColumns: tw, width: input.width) }
+        let lines = m + points * outChannels * ld, lineLength = lineLength(tileColumns: tw)
+        let gathered = lines + (inputTile + 1) * lineLength, gatherLength = gatherLength(tileColumns: tw)
+        let scratch = gathered + points * gatherLength
+        // Each tile row writes only its lines' map columns: the zeros around them (and the line of zeros that stands
+        // for rows above and below the map) are written once per block.
+        fill(lines, with: 0, count: (inputTile + 1) * lineLength)
+        let perGather = rowsPerGather(tileColumns: tw)
         for ci in 0..<inChannels {
-            for g in tileRows {
-                let into = v + ci * ld + (g - tileRows.lowerBound) * tw
-                switch variant {
-                case .f2x2: transformInput2(input, channel: ci, tileRow: g, into: into, stride: inChannels * ld, scratch: scratch)
-                case .f4x4: transformInput4(input, channel: ci, tileRow: g, into: into, stride: inChannels * ld, scratch: scratch)
+            var first = tileRows.lowerBound
+            while first < tileRows.upperBound {
+                let rows = first..<Swift.min(tileRows.upperBound, first + perGather)
+                for g in rows {
+                    gatherTiles(input, channel: ci, tileRow: g, lines: lines, lineLength: lineLength,
+                                into: gathered + (g - rows.lowerBound) * tw, gatherLength)
                 }
+                let into = v + ci * ld + (rows.lowerBound - tileRows.lowerBound) * tw
+                switch variant {
+                case .f2x2: transformInput2(gathered, gatherLength, count: rows.count * tw, into: into, stride: inChannels * ld)
+                case .f4x4: transformInput4(gathered, gatherLength, count: rows.count * tw, into: into, stride: inChannels * ld)
+                }
+                first = rows.upperBound
             }
         }
         for xi in 0..<points {
             transformedWeight[xi].multiply(v + xi * inChannels * ld, ldb: ld, n: tiles, into: m + xi * outChannels * ld, ldc: ld)
         }
-        bias.withUnsafeBufferPointer { b in
-            for co in 0..<outChannels {
-                for g in tileRows {
-                    let from = m + co * ld + (g - tileRows.lowerBound) * tw
-                    switch variant {
-                    case .f2x2: transformOutput2(from, stride: outChannels * ld, bias: b[co], channel: co, tileRow: g,
-                                                 output: output, scratch: scratch)
-                    case .f4x4: transformOutput4(from, stride: outChannels * ld, bias: b[co], channel: co, tileRow: g,
-                                                 output: output, scratch: scratch)
-                    }
+        let floor = SIMD8<Float>(repeating: relu ? 0 : -.infinity)
+        let rowValues = scratch + 320
+        for co in 0..<outChannels {
+            let b = SIMD8<Float>(repeating: bias[co])
+            var k = 0
+            while k < tiles {
+                switch variant {
+                case .f2x2: transformOutput2(m + co * ld + k, stride: outChannels * ld, bias: b, floor: floor, rows: rowValues)
+                case .f4x4: transformOutput4(m + co * ld + k, stride: outChannels * ld, bias: b, floor: floor,
+                                             scratch: scratch, rows: rowValues)
+                }
+                writeTiles(rowValues, first: k, count: Swift.min(8, tiles - k), tileRows: tileRows, channel: co, output: output)
+                k &+= 8
+            }
+        }
+    }
+
+    /// The input tiles of one tile row of one channel, gathered: `d[(i·t + j)·dl + k]` is `x(m·ty − 1 + i, m·k − 1 + j)`
+    /// (zero outside the map) for the row's tiles k, t = m + 2. Eight tiles at a time, so the last group writes up to
+    /// 7 tiles past the row (into the next row's place, written after, or the slack).
+    @inline(__always)
+    private func gatherTiles(_ input: FeatureMap, channel ci: Int, tileRow g: Int, lines: UnsafeMutablePointer<Float>,
+                             lineLength: Int, into d: UnsafeMutablePointer<Float>, _ dl: Int) {
+        let (h, w) = (input.height, input.width)
+        let (m, t, tw) = (outputTile, inputTile, tiles(w))
+        let (image, ty) = g.quotientAndRemainder(dividingBy: tiles(h))
+        let plane = input.data + (ci * input.batch + image) * h * w
+        let zeros = lines + t &* lineLength
+        // Each input row goes through a zero-padded line first, line[j] = x(j − 1), so the split needs no bounds.
+        // All lines are written before any is read back: a load straight after the shifted stores would stall on them.
+        for i in 0..<t {
+            let y = m &* ty &- 1 &+ i
+            if y >= 0 && y < h { copy(plane + y &* w, to: lines + (i &* lineLength &+ 1), count: w) }
+        }
+        for i in 0..<t {
+            let y = m &* ty &- 1 &+ i
+            let line = y >= 0 && y < h ? lines + i &* lineLength : zeros
+            let row = d + i &* t &* dl
+            var k = 0
+            switch variant {
+            case .f4x4:
+                // Tile k's columns are line[4k ..< 4k + 6]: the four phases of the 32 values from 4k, then the first
+                // two of those from 4k + 4.
+                while k < tw {
+                    let x = UnsafeRawPointer(line + 4 &* k).loadUnaligned(as: SIMD32<Float>.self)
+                    let next = UnsafeRawPointer(line + (4 &* k &+ 4)).loadUnaligned(as: SIMD32<Float>.self)
+                    let (even, odd) = (x.evenHalf, x.oddHalf)
+                    store(even.evenHalf, row + k)
+                    store(odd.evenHalf, row + (dl &+ k))
+                    store(even.oddHalf, row + (2 &* dl &+ k))
+                    store(odd.oddHalf, row + (3 &* dl &+ k))
+                    store(next.evenHalf.evenHalf, row + (4 &* dl &+ k))
+                    store(next.oddHalf.evenHalf, row + (5 &* dl &+ k))
+                    k &+= 8
+                }
+            case .f2x2:
+                // Tile k's columns are line[2k ..< 2k + 4].
+                while k < tw {
+                    let x = UnsafeRawPointer(line + 2 &* k).loadUnaligned(as: SIMD16<Float>.self)
+                    let next = UnsafeRawPointer(line + (2 &* k &+ 2)).loadUnaligned(as: SIMD16<Float>.self)
+                    store(x.evenHalf, row + k)
+                    store(x.oddHalf, row + (dl &+ k))
+                    store(next.evenHalf, row + (2 &* dl &+ k))
+                    store(next.oddHalf, row + (3 &* dl &+ k))
+                    k &+= 8
                 }
             }
         }
     }
 
-    // MARK: F(4x4, 3x3)
-
-    /// `V[ξ][k] = (Bᵀ d_k B)[ξ]` of F(4x4, 3x3) for the tiles k of one tile row of one channel, eight tiles at a time
-    /// (the last group may write up to 7 floats past the row, into the next row or the slack); `ξ`'s matrices are
-    /// `stride` floats apart.
+    /// The output rows of the tiles `first ..< first + count` of the block (numbered row by row over its tile rows),
+    /// from `rows`: output row a of the eight tiles side by side at `rows + a·8m`. Each tile row the eight span
+    /// is written as one run, cut at the map's right and bottom edges.
     @inline(__always)
-    private func transformInput4(_ input: FeatureMap, channel ci: Int, tileRow g: Int, into v: UnsafeMutablePointer<Float>,
-                                 stride: Int, scratch: UnsafeMutablePointer<Float>) {
-        let (h, w) = (input.height, input.width)
-        let th = tiles(h), tw = tiles(w)
-        let (image, ty) = g.quotientAndRemainder(dividingBy: th)
-        let plane = input.data + (ci * input.batch + image) * h * w
-        // Row i of the tile row is input row 4·ty − 1 + i, split into four column phases q_r[k] = x(4k + r − 1),
-        // zero outside the map: tile k's six columns are q0[k], q1[k], q2[k], q3[k], q0[k+1], q1[k+1].
-        // Each row goes through a zero-padded line first, line[j] = x(j − 1), so the split needs no bounds. All six
-        // lines are written before any is read back: a load straight after the shifted stores would stall on them.
-        let n = Self.columnsLength(tw)
-        let q = scratch  // q[(r·6 + i)·n + k]
-        let lines = scratch + 24 &* n
-        let length = 4 &* n
-        for i in 0..<6 {
-            let y = 4 &* ty &- 1 &+ i
-            let line = lines + i &* length
-            guard y >= 0 && y < h else { continue }
-            line[0] = 0
-            copy(plane + y &* w, to: line + 1, count: w)  // the zeros after it were written once per block
-        }
-        for i in 0..<6 {
-            let y = 4 &* ty &- 1 &+ i
-            let (q0, q1, q2, q3) = (q + i &* n, q + (6 &+ i) &* n, q + (12 &+ i) &* n, q + (18 &+ i) &* n)
-            guard y >= 0 && y < h else {
-                fill(q0, with: 0, count: n); fill(q1, with: 0, count: n)
-                fill(q2, with: 0, count: n); fill(q3, with: 0, count: n)
-                continue
-            }
-            let line = lines + i &* length
-            var k = 0
-            while k < n {
-                let x = UnsafeRawPointer(line + 4 &* k).loadUnaligned(as: SIMD32<Float>.self)
-                let (even, odd) = (x.evenHalf, x.oddHalf)
-                store(even.evenHalf, q0 + k)
-                store(odd.evenHalf, q1 + k)
-                store(even.oddHalf, q2 + k)
-                store(odd.oddHalf, q3 + k)
-                k &+= 8
-            }
-        }
-        // Bᵀ down the six rows of each phase, in place ...
-        for r in 0..<4 {
-            let base = q + r &* 6 &* n
-            var k = 0
-            while k <= tw {
-                let p = base + k
-                let d = Self.inputTransform6(load(p), load(p + n), load(p + 2 &* n), load(p + 3 &* n), load(p + 4 &* n), load(p + 5 &* n))
-                store(d.0, p); store(d.1, p + n); store(d.2, p + 2 &* n)
-                store(d.3, p + 3 &* n); store(d.4, p + 4 &* n); store(d.5, p + 5 &* n)
-                k &+= 8
-            }
-        }
-        // ... then along each transformed row.
-        for i in 0..<6 {
-            let (q0, q1, q2, q3) = (q + i &* n, q + (6 &+ i) &* n, q + (12 &+ i) &* n, q + (18 &+ i) &* n)
-            let out = v + 6 &* i &* stride
-            var k = 0
-            while k < tw {
-                let d = Self.inputTransform6(load(q0 + k), load(q1 + k), load(q2 + k), load(q3 + k),
-                                             load(q0 + (k &+ 1)), load(q1 + (k &+ 1)))
-                store(d.0, out + k); store(d.1, out + (stride &+ k)); store(d.2, out + (2 &* stride &+ k))
-                store(d.3, out + (3 &* stride &+ k)); store(d.4, out + (4 &* stride &+ k)); store(d.5, out + (5 &* stride &+ k))
-                k &+= 8
-            }
+    private func writeTiles(_ rows: UnsafePointer<Float>, first: Int, count: Int, tileRows: Range<Int>, channel co: Int,
+                            output: FeatureMap) {
+        let (h, w) = (output.height, output.width)
+        let (m, th, tw) = (outputTile, tiles(h), tiles(w))
+        var f = first
+        while f < first &+ count {
+            let (r, kx) = f.quotientAndRemainder(dividingBy: tw)
+            let n = Swift.min(tw &- kx, first &+ count &- f)
+            let (image, ty) = (tileRows.lowerBound &+ r).quotientAndRemainder(dividingBy: th)
+            let x = m &* kx
+            let top = output.data + (((co &* output.batch &+ image) &* h &+ m &* ty) &* w &+ x)
+            let columns = Swift.min(m &* n, w &- x)
+            let source = rows + m &* (f &- first)
+            for a in 0..<Swift.min(m, h &- m &* ty) { copy(source + a &* 8 &* m, to: top + a &* w, count: columns) }
+            f &+= n
         }
     }
 
-    /// Zeroes what follows each of `transformInput4`'s six zero-padded lines past the map's last column, once per
-    /// block: each channel and tile row then writes only the map's columns (a fill per line cost 4 % of a pass).
-    private static func clearLineTails(_ scratch: UnsafeMutablePointer<Float>, tileColumns tw: Int, width w: Int) {
-        let n = columnsLength(tw)
-        let (lines, length) = (scratch + 24 &* n, 4 &* n)
-        for i in 0..<6 { fill(lines + (i &* length &+ w &+ 1), with: 0, count: length &- w &- 1) }
+    // MARK: F(4x4, 3x3)
+
+    /// `V[ξ][k] = (Bᵀ d_k B)[ξ]` of F(4x4, 3x3) for `count` gathered tiles, eight at a time (the last group may write
+    /// up to 7 floats past them, into the next gather's place or the slack); `ξ`'s matrices are `stride` floats apart.
+    @inline(__always)
+    private func transformInput4(_ d: UnsafeMutablePointer<Float>, _ dl: Int, count: Int, into v: UnsafeMutablePointer<Float>,
+                                 stride: Int) {
+        var k = 0
+        while k < count {
+            // Bᵀ down each of the six columns, in place ...
+            for j in 0..<6 {
+                let p = d + (j &* dl &+ k)
+                let r = Self.inputTransform6(load(p), load(p + 6 &* dl), load(p + 12 &* dl), load(p + 18 &* dl),
+                                             load(p + 24 &* dl), load(p + 30 &* dl))
+                store(r.0, p); store(r.1, p + 6 &* dl); store(r.2, p + 12 &* dl)
+                store(r.3, p + 18 &* dl); store(r.4, p + 24 &* dl); store(r.5, p + 30 &* dl)
+            }
+            // ... then along each of the six rows, into V.
+            for i in 0..<6 {
+                let p = d + (6 &* i &* dl &+ k)
+                let r = Self.inputTransform6(load(p), load(p + dl), load(p + 2 &* dl), load(p + 3 &* dl),
+                                             load(p + 4 &* dl), load(p + 5 &* dl))
+                let out = v + (6 &* i &* stride &+ k)
+                store(r.0, out); store(r.1, out + stride); store(r.2, out + 2 &* stride)
+                store(r.3, out + 3 &* stride); store(r.4, out + 4 &* stride); store(r.5, out + 5 &* stride)
+            }
+            k &+= 8
+        }
     }
 
     /// Bᵀ of F(4x4, 3x3) on six values: rows [4,0,−5,0,1,0], [0,−4,−4,1,1,0], [0,4,−4,−1,1,0], [0,−2,−1,2,1,0],
@@ -234,168 +291,87 @@ struct WinogradConvolution: Sendable {
         return (m0 + p + r, q + 2 * s, p + 4 * r, q + 8 * s + m5)
     }
 
-    /// The 4x4 output tiles of one tile row of one output channel, `Y = Aᵀ M A + bias` (ReLU'd when fused), eight
-    /// tiles at a time; `m`'s 36 matrices are `stride` floats apart.
+    /// `Y = Aᵀ M A + bias` (at least `floor`: 0 for the fused ReLU) of eight 4x4 output tiles of one output channel;
+    /// `m`'s 36 matrices are `stride` floats apart. Output row a of the eight tiles goes to `rows + 32a`, tile by tile.
     @inline(__always)
-    private func transformOutput4(_ m: UnsafePointer<Float>, stride: Int, bias: Float, channel co: Int, tileRow g: Int,
-                                  output: FeatureMap, scratch: UnsafeMutablePointer<Float>) {
-        let (h, w) = (output.height, output.width)
-        let th = tiles(h), tw = tiles(w)
-        let (image, ty) = g.quotientAndRemainder(dividingBy: th)
-        let top = output.data + (co * output.batch + image) * h * w + 4 &* ty &* w
-        let rowsInMap = Swift.min(4, h &- 4 &* ty)
-        let b = SIMD8<Float>(repeating: bias)
-        let floor = SIMD8<Float>(repeating: relu ? 0 : -.infinity)
-        let s = scratch, y = scratch + 192, line = scratch + 320  // s[(i·4 + c)·8], y[(a·4 + c)·8], one output row
-        var k = 0
-        while k < tw {
-            // Aᵀ along each of the six rows ...
-            for i in 0..<6 {
-                let row = m + (6 &* i &* stride &+ k)
-                let o = Self.outputTransform6(load(row), load(row + stride), load(row + 2 &* stride), load(row + 3 &* stride),
-                                              load(row + 4 &* stride), load(row + 5 &* stride))
-                let si = s + i &* 32
-                store(o.0, si); store(o.1, si + 8); store(o.2, si + 16); store(o.3, si + 24)
-            }
-            // ... then down each of the four columns, with the bias and the ReLU ...
-            for c in 0..<4 {
-                let sc = s + c &* 8
-                let o = Self.outputTransform6(load(sc), load(sc + 32), load(sc + 64), load(sc + 96), load(sc + 128), load(sc + 160))
-                store(atLeast(o.0 + b, floor), y + c &* 8)
-                store(atLeast(o.1 + b, floor), y + (32 &+ c &* 8))
-                store(atLeast(o.2 + b, floor), y + (64 &+ c &* 8))
-                store(atLeast(o.3 + b, floor), y + (96 &+ c &* 8))
-            }
-            // ... and each output row's four columns side by side.
-            let x = 4 &* k
-            for a in 0..<rowsInMap {
-                let ya = y + a &* 32
-                // (c0, c2) and (c1, c3) side by side, then those two: c0, c1, c2, c3 of each tile in turn.
-                let (even, odd) = (interleave(load(ya), load(ya + 16)), interleave(load(ya + 8), load(ya + 24)))
-                let (left, right) = (interleave(even.lowHalf, odd.lowHalf), interleave(even.highHalf, odd.highHalf))
-                let dst = top + (a &* w &+ x)
-                if w &- x >= 32 {
-                    UnsafeMutableRawPointer(dst).storeBytes(of: left, as: SIMD16<Float>.self)
-                    UnsafeMutableRawPointer(dst + 16).storeBytes(of: right, as: SIMD16<Float>.self)
-                } else {
-                    UnsafeMutableRawPointer(line).storeBytes(of: left, as: SIMD16<Float>.self)
-                    UnsafeMutableRawPointer(line + 16).storeBytes(of: right, as: SIMD16<Float>.self)
-                    copy(line, to: dst, count: w &- x)
-                }
-            }
-            k &+= 8
+    private func transformOutput4(_ m: UnsafePointer<Float>, stride: Int, bias b: SIMD8<Float>, floor: SIMD8<Float>,
+                                  scratch: UnsafeMutablePointer<Float>, rows: UnsafeMutablePointer<Float>) {
+        let s = scratch, y = scratch + 192  // s[(i·4 + c)·8], y[(a·4 + c)·8]
+        // Aᵀ along each of the six rows ...
+        for i in 0..<6 {
+            let row = m + 6 &* i &* stride
+            let o = Self.outputTransform6(load(row), load(row + stride), load(row + 2 &* stride), load(row + 3 &* stride),
+                                          load(row + 4 &* stride), load(row + 5 &* stride))
+            let si = s + i &* 32
+            store(o.0, si); store(o.1, si + 8); store(o.2, si + 16); store(o.3, si + 24)
+        }
+        // ... then down each of the four columns, with the bias and the ReLU ...
+        for c in 0..<4 {
+            let sc = s + c &* 8
+            let o = Self.outputTransform6(load(sc), load(sc + 32), load(sc + 64), load(sc + 96), load(sc + 128), load(sc + 160))
+            store(atLeast(o.0 + b, floor), y + c &* 8)
+            store(atLeast(o.1 + b, floor), y + (32 &+ c &* 8))
+            store(atLeast(o.2 + b, floor), y + (64 &+ c &* 8))
+            store(atLeast(o.3 + b, floor), y + (96 &+ c &* 8))
+        }
+        // ... and each output row's four columns side by side: (c0, c2) and (c1, c3) interleaved, then those two.
+        for a in 0..<4 {
+            let ya = y + a &* 32
+            let (even, odd) = (interleave(load(ya), load(ya + 16)), interleave(load(ya + 8), load(ya + 24)))
+            UnsafeMutableRawPointer(rows + a &* 32).storeBytes(of: interleave(even.lowHalf, odd.lowHalf), as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(rows + (a &* 32 &+ 16)).storeBytes(of: interleave(even.highHalf, odd.highHalf), as: SIMD16<Float>.self)
         }
     }
 
     // MARK: F(2x2, 3x3)
 
-    /// `V[ξ][k] = (Bᵀ d_k B)[ξ]` for the tiles k of one tile row of one channel, `ξ`'s matrices `stride` floats apart,
-    /// eight tiles at a time (the last group may write up to 7 floats past the row, into the next row or the slack).
-    /// Bᵀ = [[1,0,−1,0],[0,1,1,0],[0,−1,1,0],[0,1,0,−1]].
+    /// `V[ξ][k] = (Bᵀ d_k B)[ξ]` of F(2x2, 3x3) for `count` gathered tiles, eight at a time (the last group may write
+    /// up to 7 floats past them); `ξ`'s matrices are `stride` floats apart. Bᵀ = [[1,0,−1,0],[0,1,1,0],[0,−1,1,0],[0,1,0,−1]].
     @inline(__always)
-    private func transformInput2(_ input: FeatureMap, channel ci: Int, tileRow g: Int, into v: UnsafeMutablePointer<Float>,
-                                stride: Int, scratch: UnsafeMutablePointer<Float>) {
-        let (h, w) = (input.height, input.width)
-        let th = tiles(h), tw = tiles(w)
-        let (image, ty) = g.quotientAndRemainder(dividingBy: th)
-        let plane = input.data + (ci * input.batch + image) * h * w
-        // Row i of the tile row is input row 2·ty − 1 + i, split into even and odd padded columns:
-        // e[k] = x(2k − 1), o[k] = x(2k), zero outside the map.
-        let n = Self.columnsLength(tw)
-        let e = scratch, o = scratch + 4 * n
-        for i in 0..<4 {
-            let y = 2 &* ty &- 1 &+ i
-            let (ei, oi) = (e + i &* n, o + i &* n)
-            guard y >= 0 && y < h else {
-                fill(ei, with: 0, count: n)
-                fill(oi, with: 0, count: n)
-                continue
-            }
-            let row = plane + y &* w
-            ei[0] = 0
-            var k = 0
-            while 2 &* k &+ 16 <= w {
-                let pair = UnsafeRawPointer(row + 2 &* k).loadUnaligned(as: SIMD16<Float>.self)
-                store(pair.evenHalf, oi + k)
-                store(pair.oddHalf, ei + (k &+ 1))
-                k &+= 8
-            }
-            while k &+ 1 < n {
-                oi[k] = 2 &* k < w ? row[2 &* k] : 0
-                ei[k &+ 1] = 2 &* k &+ 1 < w ? row[2 &* k &+ 1] : 0
-                k &+= 1
-            }
-            oi[n &- 1] = 0
-        }
+    private func transformInput2(_ d: UnsafeMutablePointer<Float>, _ dl: Int, count: Int, into v: UnsafeMutablePointer<Float>,
+                                 stride: Int) {
         var k = 0
-        while k < tw {
-            // The vertical half of Bᵀ d B on the columns d0 = e[k], d1 = o[k], d2 = e[k+1], d3 = o[k+1] ...
-            let (d0, d1, d2, d3) = (Self.columnTransform(e + k, n), Self.columnTransform(o + k, n),
-                                    Self.columnTransform(e + (k &+ 1), n), Self.columnTransform(o + (k &+ 1), n))
-            // ... then the horizontal half, row by row.
-            let out = v + k
-            Self.rowTransform(d0.0, d1.0, d2.0, d3.0, into: out, stride)
-            Self.rowTransform(d0.1, d1.1, d2.1, d3.1, into: out + 4 &* stride, stride)
-            Self.rowTransform(d0.2, d1.2, d2.2, d3.2, into: out + 8 &* stride, stride)
-            Self.rowTransform(d0.3, d1.3, d2.3, d3.3, into: out + 12 &* stride, stride)
-            k &+= 8
-        }
-    }
-
-    /// Bᵀ applied down four rows (`n` floats apart) of eight columns: (x0 − x2, x1 + x2, x2 − x1, x1 − x3).
-    @inline(__always)
-    private static func columnTransform(_ p: UnsafePointer<Float>, _ n: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
-        let (x0, x1, x2, x3) = (load(p), load(p + n), load(p + 2 &* n), load(p + 3 &* n))
-        return (x0 - x2, x1 + x2, x2 - x1, x1 - x3)
-    }
-
-    /// Bᵀ applied along a row of eight tiles: (d0 − d2, d1 + d2, d2 − d1, d1 − d3) to four matrices `stride` apart.
-    @inline(__always)
-    private static func rowTransform(_ d0: SIMD8<Float>, _ d1: SIMD8<Float>, _ d2: SIMD8<Float>, _ d3: SIMD8<Float>,
-                                     into out: UnsafeMutablePointer<Float>, _ stride: Int) {
-        store(d0 - d2, out)
-        store(d1 + d2, out + stride)
-        store(d2 - d1, out + 2 &* stride)
-        store(d1 - d3, out + 3 &* stride)
-    }
-
-    /// The 2x2 output tiles of one tile row of one output channel, `Y = Aᵀ M A + bias` (ReLU'd when fused),
-    /// Aᵀ = [[1,1,1,0],[0,1,−1,−1]]; `m`'s 16 matrices are `stride` floats apart. Eight tiles at a time.
-    @inline(__always)
-    private func transformOutput2(_ m: UnsafePointer<Float>, stride: Int, bias: Float, channel co: Int, tileRow g: Int,
-                                 output: FeatureMap, scratch: UnsafeMutablePointer<Float>) {
-        let (h, w) = (output.height, output.width)
-        let th = tiles(h), tw = tiles(w)
-        let (image, ty) = g.quotientAndRemainder(dividingBy: th)
-        let top = output.data + (co * output.batch + image) * h * w + 2 &* ty &* w
-        let hasBottom = 2 &* ty &+ 1 < h
-        let b = SIMD8<Float>(repeating: bias)
-        let floor = SIMD8<Float>(repeating: relu ? 0 : -.infinity)
-        var k = 0
-        while k < tw {
-            // Aᵀ along each row i: s_i = m_i0 + m_i1 + m_i2, t_i = m_i1 − m_i2 − m_i3 ...
-            var s = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>()), t = s
+        while k < count {
+            // Bᵀ down each of the four columns, in place ...
+            for j in 0..<4 {
+                let p = d + (j &* dl &+ k)
+                let (x0, x1, x2, x3) = (load(p), load(p + 4 &* dl), load(p + 8 &* dl), load(p + 12 &* dl))
+                store(x0 - x2, p); store(x1 + x2, p + 4 &* dl); store(x2 - x1, p + 8 &* dl); store(x1 - x3, p + 12 &* dl)
+            }
+            // ... then along each of the four rows, into V.
             for i in 0..<4 {
-                let row = m + 4 &* i &* stride + k
-                let (a0, a1, a2, a3) = (load(row), load(row + stride), load(row + 2 &* stride), load(row + 3 &* stride))
-                let (si, ti) = (a0 + a1 + a2, a1 - a2 - a3)
-                switch i {
-                case 0: (s.0, t.0) = (si, ti)
-                case 1: (s.1, t.1) = (si, ti)
-                case 2: (s.2, t.2) = (si, ti)
-                default: (s.3, t.3) = (si, ti)
-                }
-            }
-            // ... then down the columns.
-            let x = 2 &* k
-            writeRow(interleave(atLeast(s.0 + s.1 + s.2 + b, floor), atLeast(t.0 + t.1 + t.2 + b, floor)),
-                     top + x, count: w &- x, scratch: scratch)
-            if hasBottom {
-                writeRow(interleave(atLeast(s.1 - s.2 - s.3 + b, floor), atLeast(t.1 - t.2 - t.3 + b, floor)),
-                         top + (w &+ x), count: w &- x, scratch: scratch)
+                let p = d + (4 &* i &* dl &+ k)
+                let (x0, x1, x2, x3) = (load(p), load(p + dl), load(p + 2 &* dl), load(p + 3 &* dl))
+                let out = v + (4 &* i &* stride &+ k)
+                store(x0 - x2, out); store(x1 + x2, out + stride); store(x2 - x1, out + 2 &* stride); store(x1 - x3, out + 3 &* stride)
             }
             k &+= 8
         }
+    }
+
+    /// `Y = Aᵀ M A + bias` (at least `floor`) of eight 2x2 output tiles of one output channel, Aᵀ = [[1,1,1,0],[0,1,−1,−1]];
+    /// `m`'s 16 matrices are `stride` floats apart. Output row a of the eight tiles goes to `rows + 16a`.
+    @inline(__always)
+    private func transformOutput2(_ m: UnsafePointer<Float>, stride: Int, bias b: SIMD8<Float>, floor: SIMD8<Float>,
+                                  rows: UnsafeMutablePointer<Float>) {
+        // Aᵀ along each row i: s_i = m_i0 + m_i1 + m_i2, t_i = m_i1 − m_i2 − m_i3 ...
+        var s = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>()), t = s
+        for i in 0..<4 {
+            let row = m + 4 &* i &* stride
+            let (a0, a1, a2, a3) = (load(row), load(row + stride), load(row + 2 &* stride), load(row + 3 &* stride))
+            let (si, ti) = (a0 + a1 + a2, a1 - a2 - a3)
+            switch i {
+            case 0: (s.0, t.0) = (si, ti)
+            case 1: (s.1, t.1) = (si, ti)
+            case 2: (s.2, t.2) = (si, ti)
+            default: (s.3, t.3) = (si, ti)
+            }
+        }
+        // ... then down the columns, each output row's two columns side by side.
+        UnsafeMutableRawPointer(rows).storeBytes(
+            of: interleave(atLeast(s.0 + s.1 + s.2 + b, floor), atLeast(t.0 + t.1 + t.2 + b, floor)), as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(rows + 16).storeBytes(
+            of: interleave(atLeast(s.1 - s.2 - s.3 + b, floor), atLeast(t.1 - t.2 - t.3 + b, floor)), as: SIMD16<Float>.self)
     }
 }
 
@@ -418,16 +394,4 @@ private func interleave(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD16<Float> {
     var r = SIMD16<Float>()
     for i in 0..<8 { r[2 &* i] = a[i]; r[2 &* i &+ 1] = b[i] }
     return r
-}
-
-
-/// The first `min(count, 16)` lanes of `v` to `dst`, the others dropped (they are past the map's right edge).
-@inline(__always)
-private func writeRow(_ v: SIMD16<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, scratch: UnsafeMutablePointer<Float>) {
-    if count >= 16 {
-        UnsafeMutableRawPointer(dst).storeBytes(of: v, as: SIMD16<Float>.self)
-    } else {
-        UnsafeMutableRawPointer(scratch).storeBytes(of: v, as: SIMD16<Float>.self)
-        copy(scratch, to: dst, count: count)
-    }
 }
