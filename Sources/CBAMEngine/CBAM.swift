@@ -22,17 +22,33 @@ struct CBAM {
         let spatialMap = scratch + n * c
         let work = spatialMap + n * hw
         channel(feature, into: channelMap, scratch: work, threads: threads)
-        spatial(feature, channelMap: channelMap, into: spatialMap, scratch: work, threads: threads)
-        parallelRanges(c, threads: threads) { channels in
-            for ch in channels {
-                for image in 0..<n {
-                    let mc = channelMap[image * c + ch]
-                    let ms = spatialMap + image * hw
-                    let offset = (ch * n + image) * hw
-                    let f = feature.data + offset, id = identity + offset, out = output + offset
-                    for p in 0..<hw { out[p] = max(f[p] * mc * ms[p] + id[p], 0) }
+        guard n >= threads else {
+            // Fewer images than threads: each step is shared out within the image.
+            spatial(feature, channelMap: channelMap, into: spatialMap, scratch: work, threads: threads)
+            parallelRanges(c, threads: threads) { channels in
+                for ch in channels {
+                    for image in 0..<n { finish(feature, image: image, channel: ch, identity: identity, into: output, scratch: scratch) }
                 }
             }
+            return
         }
+        // Whole images to each thread: the spatial pools bring the image's planes into cache, the refine finds them
+        // there (one read of F from memory instead of two).
+        parallelFor(n, threads: threads) { image, _ in
+            spatial.map(feature, image: image, channelMap: channelMap + image * c, into: spatialMap + image * hw, scratch: work)
+            for ch in 0..<c { finish(feature, image: image, channel: ch, identity: identity, into: output, scratch: scratch) }
+        }
+    }
+
+    /// `output = relu(F ⊗ M_c ⊗ M_s + identity)` on one channel's plane of one image, the maps at the start of `scratch`.
+    @inline(__always)
+    private func finish(_ feature: FeatureMap, image: Int, channel ch: Int, identity: UnsafePointer<Float>,
+                        into output: UnsafeMutablePointer<Float>, scratch: UnsafePointer<Float>) {
+        let (n, c, hw) = (feature.batch, feature.channels, feature.pixels)
+        let mc = scratch[image * c + ch]
+        let ms = scratch + n * c + image * hw
+        let offset = (ch * n + image) * hw
+        let f = feature.data + offset, id = identity + offset, out = output + offset
+        for p in 0..<hw { out[p] = max(f[p] * mc * ms[p] + id[p], 0) }
     }
 }

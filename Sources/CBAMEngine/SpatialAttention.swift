@@ -10,68 +10,104 @@ struct SpatialAttention {
     /// Floats of scratch a pass needs: both pooled planes of every image with a border of k/2 zeros, room for the
     /// last row's vector loads to run past the end, and the unpadded pools.
     func scratchCount(batch: Int, height: Int, width: Int) -> Int {
-        2 * batch * (height + kernel - 1) * (width + kernel - 1) + 8 + 2 * batch * height * width
+        2 * batch * paddedPlane(height: height, width: width) + 8 + 2 * batch * height * width
     }
 
     func multiplyAdds(height: Int, width: Int) -> Int { 2 * kernel * kernel * height * width }
 
+    private func paddedPlane(height: Int, width: Int) -> Int { (height + kernel - 1) * (width + kernel - 1) }
+
     /// Writes `M_s` of each image to `map[n·H·W + y·W + x]`, values in (0, 1), for the feature map
     /// `F' = M_c ⊗ F` (the channel-refined feature; `channelMap` is applied on the fly, `F'` is never stored).
+    /// The pools are shared out by pixels, the convolution by rows, so that one image keeps every thread busy.
     func callAsFunction(_ feature: FeatureMap, channelMap: UnsafePointer<Float>, into map: UnsafeMutablePointer<Float>,
                         scratch: UnsafeMutablePointer<Float>, threads: Int = 1) {
-        let (n, h, w, hw, c) = (feature.batch, feature.height, feature.width, feature.pixels, feature.channels)
-        // The pooled planes get a zero border, so that the convolution reads them without bounds checks.
-        let r = kernel / 2
-        let (pw, planeSize) = (w + 2 * r, (h + 2 * r) * (w + 2 * r))
-        let padded = 2 * n * planeSize + 8
-        let mean = scratch, mx = scratch + n * planeSize, pools = scratch + padded
-        scratch.update(repeating: 0, count: padded)
-        // The pools read every channel: with fewer images than threads, each image's pixels are shared out too.
+        let (n, h, hw, c) = (feature.batch, feature.height, feature.pixels, feature.channels)
         let parts = n >= threads ? 1 : threads
         parallelFor(n * parts, threads: threads) { task, _ in
             let (image, part) = task.quotientAndRemainder(dividingBy: parts)
             let groups = (hw + 7) / 8
             let pixels = min(hw, part * groups / parts * 8)..<min(hw, (part + 1) * groups / parts * 8)
+            let (mean, mx) = pools(scratch, image: image, feature)
             channelMeanAndMax(feature, image: image, pixels: pixels, scale: channelMap + image * c,
-                              mean: pools + 2 * image * hw, max: pools + (2 * image + 1) * hw)
+                              mean: mean, max: mx)
         }
-        for image in 0..<n {
-            for y in 0..<h {
-                let inside = image * planeSize + (y + r) * pw + r
-                copy(pools + (2 * image * hw + y * w), to: mean + inside, count: w)
-                copy(pools + ((2 * image + 1) * hw + y * w), to: mx + inside, count: w)
-            }
-        }
-        weight.withUnsafeBufferPointer { wt in
-            for image in 0..<n {
-                convolve(mean + image * planeSize, mx + image * planeSize, kernel: wt.baseAddress!, height: h, width: w,
-                         into: map + image * hw)
-            }
+        for image in 0..<n { pad(feature, image: image, scratch: scratch) }
+        parallelFor(n * parts, threads: threads) { task, _ in
+            let (image, part) = task.quotientAndRemainder(dividingBy: parts)
+            convolve(feature, image: image, rows: part * h / parts..<(part + 1) * h / parts, scratch: scratch,
+                     into: map + image * hw)
         }
     }
 
-    /// `out = σ(bias + kernel ∗ [mean; max])` over the padded planes (`width + 2·(k/2)` floats a row), eight output
-    /// columns at a time with their sums in a register: one unaligned load and one multiply-add per tap.
-    private func convolve(_ mean: UnsafePointer<Float>, _ mx: UnsafePointer<Float>, kernel w: UnsafePointer<Float>,
-                          height h: Int, width: Int, into out: UnsafeMutablePointer<Float>) {
-        let k = kernel
+    /// `M_s` of one image (its `M_c` at `channelMap`) to `map` (`H·W` floats), on the calling thread: a batch's images
+    /// can then go to threads whole, each with its planes in that core's cache from the pools to the refine.
+    func map(_ feature: FeatureMap, image: Int, channelMap: UnsafePointer<Float>, into map: UnsafeMutablePointer<Float>,
+             scratch: UnsafeMutablePointer<Float>) {
+        let (mean, mx) = pools(scratch, image: image, feature)
+        channelMeanAndMax(feature, image: image, pixels: 0..<feature.pixels, scale: channelMap, mean: mean, max: mx)
+        pad(feature, image: image, scratch: scratch)
+        convolve(feature, image: image, rows: 0..<feature.height, scratch: scratch, into: map)
+    }
+
+    /// Where an image's unpadded pools go in the scratch: after every image's padded planes.
+    private func pools(_ scratch: UnsafeMutablePointer<Float>, image: Int, _ feature: FeatureMap)
+        -> (mean: UnsafeMutablePointer<Float>, max: UnsafeMutablePointer<Float>) {
+        let base = scratch + 2 * feature.batch * paddedPlane(height: feature.height, width: feature.width) + 8
+        return (base + 2 * image * feature.pixels, base + (2 * image + 1) * feature.pixels)
+    }
+
+    /// An image's padded planes (mean, then max), which the convolution reads without bounds checks.
+    private func planes(_ scratch: UnsafeMutablePointer<Float>, image: Int, _ feature: FeatureMap)
+        -> (mean: UnsafeMutablePointer<Float>, max: UnsafeMutablePointer<Float>) {
+        let size = paddedPlane(height: feature.height, width: feature.width)
+        return (scratch + 2 * image * size, scratch + (2 * image + 1) * size)
+    }
+
+    /// Copies an image's pools into its padded planes, writing the zero border around them in the same sweep.
+    private func pad(_ feature: FeatureMap, image: Int, scratch: UnsafeMutablePointer<Float>) {
+        let (h, w, r) = (feature.height, feature.width, kernel / 2)
+        let pw = w + 2 * r
+        let (mean, mx) = pools(scratch, image: image, feature)
+        let (paddedMean, paddedMax) = planes(scratch, image: image, feature)
+        for (pool, plane) in [(mean, paddedMean), (mx, paddedMax)] {
+            fill(plane, with: 0, count: r * pw + r)  // the rows above, and the first row's left border
+            for y in 0..<h {
+                let row = plane + (y + r) * pw + r
+                copy(pool + y * w, to: row, count: w)
+                fill(row + w, with: 0, count: 2 * r)  // this row's right border, the next row's left border
+            }
+            fill(plane + (h + r) * pw + r, with: 0, count: r * pw - r)  // the rest of the rows below
+        }
+    }
+
+    /// `out = σ(bias + kernel ∗ [mean; max])` for `rows` of one image, over its padded planes (`width + 2·(k/2)`
+    /// floats a row), eight output columns at a time with their sums in a register: one unaligned load and one
+    /// multiply-add per tap.
+    private func convolve(_ feature: FeatureMap, image: Int, rows: Range<Int>, scratch: UnsafeMutablePointer<Float>,
+                          into out: UnsafeMutablePointer<Float>) {
+        let (k, width) = (kernel, feature.width)
         let pw = width + k - 1
-        for y in 0..<h {
-            var x = 0
-            while x < width {
-                var sum = SIMD8<Float>(repeating: bias)
-                for pool in 0..<2 {
-                    let (plane, taps) = pool == 0 ? (mean, w) : (mx, w + k * k)
-                    for ky in 0..<k {
-                        let row = plane + ((y + ky) * pw + x)
-                        for kx in 0..<k {
-                            sum += taps[ky * k + kx] * UnsafeRawPointer(row + kx).loadUnaligned(as: SIMD8<Float>.self)
+        let (mean, mx) = planes(scratch, image: image, feature)
+        weight.withUnsafeBufferPointer { wt in
+            let w = wt.baseAddress!
+            for y in rows {
+                var x = 0
+                while x < width {
+                    var sum = SIMD8<Float>(repeating: bias)
+                    for pool in 0..<2 {
+                        let (plane, taps) = pool == 0 ? (mean, w) : (mx, w + k * k)
+                        for ky in 0..<k {
+                            let row = plane + ((y + ky) * pw + x)
+                            for kx in 0..<k {
+                                sum += taps[ky * k + kx] * UnsafeRawPointer(row + kx).loadUnaligned(as: SIMD8<Float>.self)
+                            }
                         }
                     }
+                    let dst = out + (y * width + x)
+                    for lane in 0..<min(8, width - x) { dst[lane] = sigmoid(sum[lane]) }
+                    x += 8
                 }
-                let dst = out + (y * width + x)
-                for lane in 0..<min(8, width - x) { dst[lane] = sigmoid(sum[lane]) }
-                x += 8
             }
         }
     }
