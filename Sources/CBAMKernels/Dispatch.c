@@ -54,6 +54,14 @@ void cbam_gemm_packed(int m, int n, int k, const float *packed, const float *b, 
 void cbam_gemm_packed_isa(cbam_isa isa, int m, int n, int k, const float *packed, const float *b, ptrdiff_t ldb,
                           float *c, ptrdiff_t ldc, const float *bias, int relu) {
     if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        // An empty sum: the epilogue of zeros (the kernels start from the first product).
+        for (int i = 0; i < m; i++) {
+            const float v = bias != NULL && !(relu && bias[i] < 0.0f) ? bias[i] : 0.0f;
+            for (int j = 0; j < n; j++) c[(ptrdiff_t)i * ldc + j] = v;
+        }
+        return;
+    }
     switch (isa) {
 #if defined(__x86_64__)
     case CBAM_ISA_AVX512: cbam_gemm_avx512(m, n, k, packed, b, ldb, c, ldc, bias, relu); return;
