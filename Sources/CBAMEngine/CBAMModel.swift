@@ -201,8 +201,13 @@ public final class CBAMModel: Sendable {
         let scores = pooled + batch * x.channels, logits = scores + batch * numClasses
         workspace.timed(.pooling) { globalAveragePool(x, into: pooled, channelMajor: true) }
         workspace.timed(.classifier, multiplyAdds: batch * x.channels * numClasses) {
+            // A large classifier (ResNet-50's 2048 x 1000) is 8 MB of weights to read: threads share its rows.
+            let parts = classifierWeight.rows * classifierWeight.columns >= 1 << 20 ? threads : 1
             classifierBias.withUnsafeBufferPointer { bias in
-                classifierWeight.multiply(pooled, ldb: batch, n: batch, into: scores, ldc: batch, bias: bias.baseAddress)
+                parallelFor(parts, threads: parts) { part, _ in
+                    classifierWeight.multiply(rows: classifierWeight.rowRange(part: part, of: parts), pooled, ldb: batch, n: batch,
+                                              into: scores, ldc: batch, bias: bias.baseAddress)
+                }
             }
             for image in 0..<batch {
                 for j in 0..<numClasses { logits[image * numClasses + j] = scores[j * batch + image] }

@@ -131,6 +131,17 @@ struct Conv2D: Sendable {
         let out = FeatureMap(data: output, channels: outChannels, batch: input.batch, height: oh, width: ow)
         let k = inChannels * kernel * kernel
         let rows = input.batch * oh
+        if !needsColumns && buffers.count > 1 && out.plane < Self.channelSplitColumns * buffers.count {
+            // Few columns (a 7x7 map at batch 1): column tiles would leave each thread a few, partly filled vectors,
+            // so the threads share the output channels instead, each with every column.
+            bias.withUnsafeBufferPointer { b in
+                parallelFor(buffers.count, threads: buffers.count) { part, _ in
+                    weight.multiply(rows: weight.rowRange(part: part, of: buffers.count), input.data, ldb: out.plane, n: out.plane,
+                                    into: output, ldc: out.plane, bias: b.baseAddress, relu: relu)
+                }
+            }
+            return out
+        }
         let perTile = rowsPerTile(rows: rows, width: ow, depth: k, threads: buffers.count)
         bias.withUnsafeBufferPointer { b in
             parallelFor((rows + perTile - 1) / perTile, threads: buffers.count) { tile, thread in
@@ -151,6 +162,9 @@ struct Conv2D: Sendable {
         }
         return out
     }
+
+    /// A 1x1 convolution with fewer output columns than this per thread shares its output channels out instead.
+    static let channelSplitColumns = 64
 
     /// Output columns per tile: the tile's unfolded input (`depth` × columns floats) about 1 MB, so it stays in L2,
     /// but at least 128 columns.

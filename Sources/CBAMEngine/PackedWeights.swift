@@ -27,9 +27,27 @@ struct PackedWeights: Sendable {
     /// (or none); `c` (`ldc` floats a row) must not overlap `b`.
     func multiply(_ b: UnsafePointer<Float>, ldb: Int, n: Int, into c: UnsafeMutablePointer<Float>, ldc: Int,
                   bias: UnsafePointer<Float>? = nil, relu: Bool = false) {
+        multiply(rows: 0..<rows, b, ldb: ldb, n: n, into: c, ldc: ldc, bias: bias, relu: relu)
+    }
+
+    /// The same for the output rows `rows` alone (`c` and `bias` still indexed from row 0); `rows` starts on a panel.
+    func multiply(rows part: Range<Int>, _ b: UnsafePointer<Float>, ldb: Int, n: Int, into c: UnsafeMutablePointer<Float>,
+                  ldc: Int, bias: UnsafePointer<Float>? = nil, relu: Bool = false) {
+        precondition(part.lowerBound % Self.panelRows == 0 && part.upperBound <= rows, "PackedWeights: rows \(part) of \(rows)")
+        guard !part.isEmpty else { return }
         panels.withUnsafeBufferPointer { a in
-            cbam_gemm_packed(Int32(rows), Int32(n), Int32(columns), a.baseAddress!, b, ldb, c, ldc, bias, relu ? 1 : 0)
+            cbam_gemm_packed(Int32(part.count), Int32(n), Int32(columns), a.baseAddress! + part.lowerBound * columns, b, ldb,
+                             c + part.lowerBound * ldc, ldc, bias.map { $0 + part.lowerBound }, relu ? 1 : 0)
         }
+    }
+
+    /// Rows per packed panel: a split of the rows between threads starts each part on one.
+    static let panelRows = Int(CBAM_GEMM_ROWS)
+
+    /// The rows cut into `parts` ranges of whole panels (the last may end mid-panel), for threads to share.
+    func rowRange(part: Int, of parts: Int) -> Range<Int> {
+        let panels = (rows + Self.panelRows - 1) / Self.panelRows
+        return Swift.min(rows, part * panels / parts * Self.panelRows)..<Swift.min(rows, (part + 1) * panels / parts * Self.panelRows)
     }
 }
 

@@ -70,4 +70,25 @@ struct PackedGEMMTests {
         #expect(Array(packed[12..<18]) == [13, 0, 0, 0, 0, 0])    // column 0 of row 6, then padding
         #expect(Array(packed[18..<24]) == [14, 0, 0, 0, 0, 0])
     }
+
+    /// Threads that share a layer's output rows (`rowRange`, whole panels each) write together exactly what one
+    /// product writes: every row once, bias and ReLU included, for parts that split panels unevenly or get none.
+    @Test(arguments: [(19, 2), (19, 3), (13, 4), (6, 2), (5, 3), (48, 5)])
+    func rowPartsTogetherMatchTheWholeProduct(rows: Int, parts: Int) {
+        var rng = SeededValues(seed: UInt64(rows * 10 + parts))
+        let (k, n) = (9, 21)
+        let a = rng.array(rows * k), b = rng.array(k * n), bias = rng.array(rows)
+        let weights = PackedWeights(a, rows: rows, columns: k)
+        var whole = [Float](repeating: .nan, count: rows * n), split = whole
+        weights.multiply(b, ldb: n, n: n, into: &whole, ldc: n, bias: bias, relu: true)
+        var covered = [Int](repeating: 0, count: rows)
+        for part in 0..<parts {
+            let range = weights.rowRange(part: part, of: parts)
+            #expect(range.isEmpty || range.lowerBound % PackedWeights.panelRows == 0)
+            for r in range { covered[r] += 1 }
+            weights.multiply(rows: range, b, ldb: n, n: n, into: &split, ldc: n, bias: bias, relu: true)
+        }
+        #expect(covered.allSatisfy { $0 == 1 }, "rows covered \(covered)")
+        #expect(split == whole)
+    }
 }
