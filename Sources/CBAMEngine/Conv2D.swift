@@ -94,6 +94,7 @@ struct Conv2D: Sendable {
         guard needsColumns else { return 0 }
         let (oh, ow) = outputSize(height: height, width: width)
         let depth = inChannels * kernel * kernel
+        if sharesOutputChannels(columns: batch * oh * ow, threads: threads) { return depth * batch * oh * ow }
         return depth * rowsPerTile(rows: batch * oh, width: ow, depth: depth, threads: threads) * ow
     }
 
@@ -131,12 +132,21 @@ struct Conv2D: Sendable {
         let out = FeatureMap(data: output, channels: outChannels, batch: input.batch, height: oh, width: ow)
         let k = inChannels * kernel * kernel
         let rows = input.batch * oh
-        if !needsColumns && buffers.count > 1 && out.plane < Self.channelSplitColumns * buffers.count {
-            // Few columns (a 7x7 map at batch 1): column tiles would leave each thread a few, partly filled vectors,
-            // so the threads share the output channels instead, each with every column.
+        if sharesOutputChannels(columns: out.plane, threads: buffers.count) {
+            // Few columns (a 4x4 or 7x7 map at batch 1): column tiles would leave each thread a few, partly filled
+            // vectors and all of the weights to read, so the threads share the output channels instead, each with
+            // every column (unfolded by each thread into its own buffer: a small map's columns are a few KB).
             bias.withUnsafeBufferPointer { b in
-                parallelFor(buffers.count, threads: buffers.count) { part, _ in
-                    weight.multiply(rows: weight.rowRange(part: part, of: buffers.count), input.data, ldb: out.plane, n: out.plane,
+                parallelFor(buffers.count, threads: buffers.count) { part, thread in
+                    let source: UnsafePointer<Float>
+                    if needsColumns {
+                        im2col(input, kernel: kernel, stride: stride, padding: padding, outHeight: oh, outWidth: ow,
+                               rows: 0..<rows, into: buffers[thread])
+                        source = UnsafePointer(buffers[thread])
+                    } else {
+                        source = UnsafePointer(input.data)
+                    }
+                    weight.multiply(rows: weight.rowRange(part: part, of: buffers.count), source, ldb: out.plane, n: out.plane,
                                     into: output, ldc: out.plane, bias: b.baseAddress, relu: relu)
                 }
             }
@@ -163,8 +173,9 @@ struct Conv2D: Sendable {
         return out
     }
 
-    /// A 1x1 convolution with fewer output columns than this per thread shares its output channels out instead.
-    static let channelSplitColumns = 64
+    /// Whether a pass on `threads` threads splits the output channels rather than the output columns: with fewer
+    /// than 64 columns per thread (one AVX-512 tile's width).
+    func sharesOutputChannels(columns: Int, threads: Int) -> Bool { threads > 1 && columns < 64 * threads }
 
     /// Output columns per tile: the tile's unfolded input (`depth` × columns floats) about 1 MB, so it stays in L2,
     /// but at least 128 columns.
