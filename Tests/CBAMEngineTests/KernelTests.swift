@@ -185,12 +185,25 @@ import Testing
         let channelMap = rng.array(n * c).map { ($0 + 1) / 2 }
         let weight = rng.array(2 * k * k)
         let attention = SpatialAttention(kernel: k, weight: weight, bias: 0.25)
-        var map = [Float](repeating: 0, count: n * h * w)
-        var scratch = [Float](repeating: .nan, count: attention.scratchCount(batch: n, height: h, width: w))
-        x.withUnsafeMutableBufferPointer { xp in map.withUnsafeMutableBufferPointer { mp in scratch.withUnsafeMutableBufferPointer { sp in
-            attention(FeatureMap(data: xp.baseAddress!, channels: c, batch: n, height: h, width: w), channelMap: channelMap,
-                      into: mp.baseAddress!, scratch: sp.baseAddress!)
-        } } }
+        // The whole batch on one thread and on three (pools split by pixels, the convolution by rows), and image by
+        // image (the path of a batch whose images fit in cache).
+        var maps = [[Float]](repeating: [Float](repeating: .nan, count: n * h * w), count: 3)
+        for (way, threads) in [(0, 1), (1, 3), (2, 1)] {
+            var scratch = [Float](repeating: .nan, count: attention.scratchCount(batch: n, height: h, width: w))
+            x.withUnsafeMutableBufferPointer { xp in maps[way].withUnsafeMutableBufferPointer { mp in scratch.withUnsafeMutableBufferPointer { sp in
+                let feature = FeatureMap(data: xp.baseAddress!, channels: c, batch: n, height: h, width: w)
+                if way < 2 {
+                    attention(feature, channelMap: channelMap, into: mp.baseAddress!, scratch: sp.baseAddress!, threads: threads)
+                } else {
+                    channelMap.withUnsafeBufferPointer { cp in
+                        for b in 0..<n {
+                            attention.map(feature, image: b, channelMap: cp.baseAddress! + b * c, into: mp.baseAddress! + b * h * w,
+                                          scratch: sp.baseAddress!)
+                        }
+                    }
+                }
+            } } }
+        }
         for b in 0..<n {
             // [mean; max] over channels of F' = M_c ⊗ F, then the k×k conv with zero padding, then σ.
             var pooled = [Float](repeating: 0, count: 2 * h * w)
@@ -202,7 +215,7 @@ import Testing
             let conv = naiveConvolution(pooled, n: 1, cin: 2, h: h, w: w, weight: weight, bias: [0.25], cout: 1, k: k, s: 1,
                                         p: k / 2, relu: false)
             let expected = conv.values.map { 1 / (1 + exp(-$0)) }
-            #expect(maxAbsDifference(map[b * h * w..<(b + 1) * h * w], expected) <= 1e-6)
+            for map in maps { #expect(maxAbsDifference(map[b * h * w..<(b + 1) * h * w], expected) <= 1e-6) }
         }
     }
 
