@@ -1,3 +1,5 @@
+import CBAMKernels
+
 /// A 3x3 stride-1 "same" convolution by Winograd's minimal filtering (Lavin & Gray, 2016), F(2x2, 3x3) or
 /// F(4x4, 3x3): each m x m output tile is `Y = Aᵀ [Σ_ci (G g Gᵀ) ⊙ (Bᵀ d B)] A` over the (m+2) x (m+2) input tile
 /// `d` around it: 16 multiplies per tile and channel pair instead of 36 for F(2x2), 36 instead of 144 for F(4x4).
@@ -80,7 +82,7 @@ struct WinogradConvolution: Sendable {
     func bufferCount(batch: Int, height: Int, width: Int, threads: Int) -> Int {
         let tw = tiles(width)
         let tiles = rowsPerBlock(batch: batch, height: height, width: width, threads: threads) * tw
-        return points * (inChannels + outChannels) * (tiles + Self.slack) + scratchCount(tileColumns: tw)
+        return points * (inChannels + outChannels) * (tiles + Self.slack) + scratchCount(tileColumns: tw, blockTiles: tiles)
     }
 
     /// Floats after each row of `V` and `M` that the 8-wide transforms may run into past the last tile.
@@ -100,13 +102,15 @@ struct WinogradConvolution: Sendable {
     func lineLength(tileColumns tw: Int) -> Int { outputTile * ((tw + 7) / 8 * 8) + 4 * outputTile + 8 }
 
     /// The scratch after `V` and `M`: m + 2 input lines and a line of zeros, the gathered tiles (one array per tile
-    /// position), and the output transform's intermediate values and rows.
-    func scratchCount(tileColumns tw: Int) -> Int {
-        (inputTile + 1) * lineLength(tileColumns: tw) + points * gatherLength(tileColumns: tw) + Self.outputScratch
+    /// position), and the output rows of a block's tiles (`outputRowLength` floats each).
+    func scratchCount(tileColumns tw: Int, blockTiles: Int) -> Int {
+        (inputTile + 1) * lineLength(tileColumns: tw) + points * gatherLength(tileColumns: tw)
+            + outputTile * outputRowLength(blockTiles: blockTiles)
     }
 
-    /// F(4x4)'s output transform: 6·4 and 4·4 intermediate vectors of 8, then 4 rows of 32 output values.
-    private static let outputScratch = 192 + 128 + 128
+    /// Floats of each output row the output transform writes for a block: m values per tile, the tiles rounded up to
+    /// the 16 that `cbam_winograd4_output` writes a step.
+    func outputRowLength(blockTiles: Int) -> Int { outputTile * ((blockTiles + 15) / 16 * 16) }
 
     /// `output = relu?(conv3x3(input) + bias)`, `[Cout, N, H, W]`; `buffers` holds one buffer per thread.
     func callAsFunction(_ input: FeatureMap, into output: UnsafeMutablePointer<Float>,
@@ -146,7 +150,7 @@ struct WinogradConvolution: Sendable {
                 let into = v + ci * ld + (rows.lowerBound - tileRows.lowerBound) * tw
                 switch variant {
                 case .f2x2: transformInput2(gathered, gatherLength, count: rows.count * tw, into: into, stride: inChannels * ld)
-                case .f4x4: transformInput4(gathered, gatherLength, count: rows.count * tw, into: into, stride: inChannels * ld)
+                case .f4x4: cbam_winograd4_input(gathered, gatherLength, Int32(rows.count * tw), into, inChannels * ld)
                 }
                 first = rows.upperBound
             }
@@ -154,19 +158,21 @@ struct WinogradConvolution: Sendable {
         for xi in 0..<points {
             transformedWeight[xi].multiply(v + xi * inChannels * ld, ldb: ld, n: tiles, into: m + xi * outChannels * ld, ldc: ld)
         }
-        let floor = SIMD8<Float>(repeating: relu ? 0 : -.infinity)
-        let rowValues = scratch + 320
+        let rowLength = outputRowLength(blockTiles: tiles)
         for co in 0..<outChannels {
-            let b = SIMD8<Float>(repeating: bias[co])
-            var k = 0
-            while k < tiles {
-                switch variant {
-                case .f2x2: transformOutput2(m + co * ld + k, stride: outChannels * ld, bias: b, floor: floor, rows: rowValues)
-                case .f4x4: transformOutput4(m + co * ld + k, stride: outChannels * ld, bias: b, floor: floor,
-                                             scratch: scratch, rows: rowValues)
+            switch variant {
+            case .f2x2:
+                let b = SIMD8<Float>(repeating: bias[co]), floor = SIMD8<Float>(repeating: relu ? 0 : -.infinity)
+                var k = 0
+                while k < tiles {
+                    transformOutput2(m + co * ld + k, stride: outChannels * ld, bias: b, floor: floor, rows: scratch)
+                    writeTiles(scratch, rowLength: 16, first: k, count: Swift.min(8, tiles - k), tileRows: tileRows,
+                               channel: co, output: output)
+                    k &+= 8
                 }
-                writeTiles(rowValues, first: k, count: Swift.min(8, tiles - k), tileRows: tileRows, channel: co, output: output)
-                k &+= 8
+            case .f4x4:
+                cbam_winograd4_output(m + co * ld, outChannels * ld, Int32(tiles), bias[co], relu ? 1 : 0, scratch, rowLength)
+                writeTiles(scratch, rowLength: rowLength, first: 0, count: tiles, tileRows: tileRows, channel: co, output: output)
             }
         }
     }
@@ -225,11 +231,11 @@ struct WinogradConvolution: Sendable {
     }
 
     /// The output rows of the tiles `first ..< first + count` of the block (numbered row by row over its tile rows),
-    /// from `rows`: output row a of the eight tiles side by side at `rows + a·8m`. Each tile row the eight span
-    /// is written as one run, cut at the map's right and bottom edges.
+    /// from `rows`: output row a of those tiles side by side at `rows + a·rowLength`. Each tile row they span is
+    /// written as one run, cut at the map's right and bottom edges.
     @inline(__always)
-    private func writeTiles(_ rows: UnsafePointer<Float>, first: Int, count: Int, tileRows: Range<Int>, channel co: Int,
-                            output: FeatureMap) {
+    private func writeTiles(_ rows: UnsafePointer<Float>, rowLength: Int, first: Int, count: Int, tileRows: Range<Int>,
+                            channel co: Int, output: FeatureMap) {
         let (h, w) = (output.height, output.width)
         let (m, th, tw) = (outputTile, tiles(h), tiles(w))
         var f = first
@@ -241,91 +247,16 @@ struct WinogradConvolution: Sendable {
             let top = output.data + (((co &* output.batch &+ image) &* h &+ m &* ty) &* w &+ x)
             let columns = Swift.min(m &* n, w &- x)
             let source = rows + m &* (f &- first)
-            for a in 0..<Swift.min(m, h &- m &* ty) { copy(source + a &* 8 &* m, to: top + a &* w, count: columns) }
+            for a in 0..<Swift.min(m, h &- m &* ty) { copy(source + a &* rowLength, to: top + a &* w, count: columns) }
             f &+= n
         }
     }
 
     // MARK: F(4x4, 3x3)
 
-    /// `V[ξ][k] = (Bᵀ d_k B)[ξ]` of F(4x4, 3x3) for `count` gathered tiles, eight at a time (the last group may write
-    /// up to 7 floats past them, into the next gather's place or the slack); `ξ`'s matrices are `stride` floats apart.
-    @inline(__always)
-    private func transformInput4(_ d: UnsafeMutablePointer<Float>, _ dl: Int, count: Int, into v: UnsafeMutablePointer<Float>,
-                                 stride: Int) {
-        var k = 0
-        while k < count {
-            // Bᵀ down each of the six columns, in place ...
-            for j in 0..<6 {
-                let p = d + (j &* dl &+ k)
-                let r = Self.inputTransform6(load(p), load(p + 6 &* dl), load(p + 12 &* dl), load(p + 18 &* dl),
-                                             load(p + 24 &* dl), load(p + 30 &* dl))
-                store(r.0, p); store(r.1, p + 6 &* dl); store(r.2, p + 12 &* dl)
-                store(r.3, p + 18 &* dl); store(r.4, p + 24 &* dl); store(r.5, p + 30 &* dl)
-            }
-            // ... then along each of the six rows, into V.
-            for i in 0..<6 {
-                let p = d + (6 &* i &* dl &+ k)
-                let r = Self.inputTransform6(load(p), load(p + dl), load(p + 2 &* dl), load(p + 3 &* dl),
-                                             load(p + 4 &* dl), load(p + 5 &* dl))
-                let out = v + (6 &* i &* stride &+ k)
-                store(r.0, out); store(r.1, out + stride); store(r.2, out + 2 &* stride)
-                store(r.3, out + 3 &* stride); store(r.4, out + 4 &* stride); store(r.5, out + 5 &* stride)
-            }
-            k &+= 8
-        }
-    }
-
-    /// Bᵀ of F(4x4, 3x3) on six values: rows [4,0,−5,0,1,0], [0,−4,−4,1,1,0], [0,4,−4,−1,1,0], [0,−2,−1,2,1,0],
-    /// [0,2,−1,−2,1,0], [0,4,0,−5,0,1].
-    @inline(__always)
-    private static func inputTransform6(_ x0: SIMD8<Float>, _ x1: SIMD8<Float>, _ x2: SIMD8<Float>, _ x3: SIMD8<Float>,
-                                        _ x4: SIMD8<Float>, _ x5: SIMD8<Float>)
-        -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
-        let a = x4 - 4 * x2, b = 4 * x1 - x3
-        let c = x4 - x2, d = 2 * (x1 - x3)
-        return (4 * x0 - 5 * x2 + x4, a - b, a + b, c - d, c + d, 4 * x1 - 5 * x3 + x5)
-    }
-
-    /// Aᵀ of F(4x4, 3x3) on six values: rows [1,1,1,1,1,0], [0,1,−1,2,−2,0], [0,1,1,4,4,0], [0,1,−1,8,−8,1].
-    @inline(__always)
-    private static func outputTransform6(_ m0: SIMD8<Float>, _ m1: SIMD8<Float>, _ m2: SIMD8<Float>, _ m3: SIMD8<Float>,
-                                         _ m4: SIMD8<Float>, _ m5: SIMD8<Float>) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
-        let p = m1 + m2, q = m1 - m2, r = m3 + m4, s = m3 - m4
-        return (m0 + p + r, q + 2 * s, p + 4 * r, q + 8 * s + m5)
-    }
-
-    /// `Y = Aᵀ M A + bias` (at least `floor`: 0 for the fused ReLU) of eight 4x4 output tiles of one output channel;
-    /// `m`'s 36 matrices are `stride` floats apart. Output row a of the eight tiles goes to `rows + 32a`, tile by tile.
-    @inline(__always)
-    private func transformOutput4(_ m: UnsafePointer<Float>, stride: Int, bias b: SIMD8<Float>, floor: SIMD8<Float>,
-                                  scratch: UnsafeMutablePointer<Float>, rows: UnsafeMutablePointer<Float>) {
-        let s = scratch, y = scratch + 192  // s[(i·4 + c)·8], y[(a·4 + c)·8]
-        // Aᵀ along each of the six rows ...
-        for i in 0..<6 {
-            let row = m + 6 &* i &* stride
-            let o = Self.outputTransform6(load(row), load(row + stride), load(row + 2 &* stride), load(row + 3 &* stride),
-                                          load(row + 4 &* stride), load(row + 5 &* stride))
-            let si = s + i &* 32
-            store(o.0, si); store(o.1, si + 8); store(o.2, si + 16); store(o.3, si + 24)
-        }
-        // ... then down each of the four columns, with the bias and the ReLU ...
-        for c in 0..<4 {
-            let sc = s + c &* 8
-            let o = Self.outputTransform6(load(sc), load(sc + 32), load(sc + 64), load(sc + 96), load(sc + 128), load(sc + 160))
-            store(atLeast(o.0 + b, floor), y + c &* 8)
-            store(atLeast(o.1 + b, floor), y + (32 &+ c &* 8))
-            store(atLeast(o.2 + b, floor), y + (64 &+ c &* 8))
-            store(atLeast(o.3 + b, floor), y + (96 &+ c &* 8))
-        }
-        // ... and each output row's four columns side by side: (c0, c2) and (c1, c3) interleaved, then those two.
-        for a in 0..<4 {
-            let ya = y + a &* 32
-            let (even, odd) = (interleave(load(ya), load(ya + 16)), interleave(load(ya + 8), load(ya + 24)))
-            UnsafeMutableRawPointer(rows + a &* 32).storeBytes(of: interleave(even.lowHalf, odd.lowHalf), as: SIMD16<Float>.self)
-            UnsafeMutableRawPointer(rows + (a &* 32 &+ 16)).storeBytes(of: interleave(even.highHalf, odd.highHalf), as: SIMD16<Float>.self)
-        }
-    }
+    // Its input and output transforms are `cbam_winograd4_input` and `cbam_winograd4_output` (CBAMKernels, C with
+    // AVX-512 / AVX2 / portable variants: 16 tiles a step where the Swift SIMD8 code, built for baseline x86-64,
+    // took 8 in pairs of 4-wide instructions).
 
     // MARK: F(2x2, 3x3)
 

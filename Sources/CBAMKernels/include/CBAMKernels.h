@@ -39,6 +39,17 @@ int cbam_isa_supported(cbam_isa isa);
 /// The instruction set `cbam_gemm_packed` uses.
 cbam_isa cbam_isa_selected(void);
 
+/// Winograd F(4x4, 3x3)'s input transform V = Bᵀ d B of `count` tiles, one per vector lane: tile k's 36 gathered
+/// values at d[(i·6 + j)·dl + k], its 36 results to v[(i·6 + j)·stride + k], with the selected instruction set. The
+/// AVX2 and portable variants write whole vectors of 8 and 4 tiles: up to 7 floats past `count` in each row of `v`.
+void cbam_winograd4_input(const float *d, ptrdiff_t dl, int count, float *v, ptrdiff_t stride);
+
+/// Winograd F(4x4, 3x3)'s output transform Y = Aᵀ M A + bias (clamped at 0 when `relu`) of `count` tiles of one
+/// output channel: tile k's 36 values at m[(i·6 + j)·stride + k], its output row a at rows[a·lr + 4k ..< 4k + 4],
+/// with the selected instruction set. Whole steps of 16 tiles are written: `lr` must be at least 4·count rounded up
+/// to 64; the AVX2 and portable variants read up to 7 floats past `count` in each row of `m`.
+void cbam_winograd4_output(const float *m, ptrdiff_t stride, int count, float bias, int relu, float *rows, ptrdiff_t lr);
+
 /// "portable", "avx2" or "avx512".
 const char *cbam_isa_name(cbam_isa isa);
 
