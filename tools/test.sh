@@ -7,8 +7,9 @@ python3 -m pip install -q -r tools/requirements-test.txt
 swift build -c release --product cbam-serve
 # Serially: the socket tests block threads, and a 2-core machine has a 2-thread concurrency pool.
 swift test --disable-xctest --no-parallel 2>&1 | tee .build/swift-test.log
-# The engine again with each lower instruction set of its GEMM kernel this CPU can stand in for (CBAM_KERNELS
-# chooses one; the tests above ran the best one): the fallbacks must give the same answers.
+# The engine again with each lower instruction set of its C kernels (the GEMM, Winograd's F(4x4) transforms) this CPU
+# can stand in for (CBAM_KERNELS chooses one; the tests above ran the best one): the fallbacks must give the same
+# answers.
 for isa in avx2 portable; do
     echo "engine tests with CBAM_KERNELS=$isa"
     CBAM_KERNELS=$isa swift test --disable-xctest --skip-build --filter "ParityTests|WinogradTests|KernelTests" 2>&1 | tail -n 1
