@@ -42,7 +42,8 @@ struct CBAM {
     }
 
     /// Floats of one image's feature map up to which the spatial attention and refine run image by image (512 KB,
-    /// half a Zen 4 core's L2). Above it they were slower so (ResNet-50 at batch 8: CBAM 65-70 → 74-85 ms).
+    /// half a Zen 4 core's L2). Above it, image by image was the slower order (ResNet-50 at batch 8: CBAM 74-90 ms
+    /// against 65-70 ms for the whole-batch steps).
     static let imageInCache = 1 << 17
 
     /// `output = relu(F ⊗ M_c ⊗ M_s + identity)` on one channel's plane of one image, the maps at the start of `scratch`.
