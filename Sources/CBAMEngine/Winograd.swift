@@ -5,9 +5,11 @@ import CBAMKernels
 /// `d` around it: 16 multiplies per tile and channel pair instead of 36 for F(2x2), 36 instead of 144 for F(4x4).
 ///
 /// The weights are transformed once, at load, into (m+2)² matrices `U[ξ] = [Cout, Cin]` (ξ a position in the tile).
-/// A pass runs in blocks of whole tile rows: the input transform writes `V[ξ] = [Cin, tiles]`, one GEMM per ξ on the
-/// prepacked `U[ξ]` makes `M[ξ] = U[ξ] · V[ξ]`, and the output transform writes the tiles with the bias and ReLU applied.
-/// Blocks are independent, so threads take whole blocks, each in its own buffer.
+/// A pass runs in blocks of whole tile rows: each channel's input tiles are gathered (many tile rows side by side),
+/// the input transform writes `V[ξ] = [Cin, tiles]`, one GEMM per ξ on the prepacked `U[ξ]` makes
+/// `M[ξ] = U[ξ] · V[ξ]`, and the output transform writes the tiles with the bias and ReLU applied. F(4x4)'s two
+/// transforms are C (`CBAMKernels`, per instruction set), F(2x2)'s Swift. Blocks are independent, so threads take
+/// whole blocks, each in its own buffer.
 struct WinogradConvolution: Sendable {
     /// The output tile's side m.
     enum Variant: Int, Sendable {
