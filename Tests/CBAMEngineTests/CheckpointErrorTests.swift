@@ -106,7 +106,9 @@ import Testing
         let x = fixture.input.values
         let la = try a.forward(x, batch: fixture.batch, height: 32, width: 32, attention: false).logits
         let lb = try b.forward(x, batch: fixture.batch, height: 32, width: 32, attention: false).logits
-        #expect(la == lb)
+        // Two models, each with its own execution plan chosen by timing: a layer may run as F(4x4) in one and F(2x2)
+        // in the other, which moves logits in the last digits; a misread MLP would move them by whole units.
+        #expect(maxAbsDifference(la, lb) <= 1e-4)
         // Mixing the forms is a shape error on the block that differs.
         var mixed = linear
         let j = mixed.firstIndex { $0.name == "layer3.1.cbam.channel_attention.fc.2.weight" }!

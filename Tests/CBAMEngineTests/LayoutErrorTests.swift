@@ -50,7 +50,9 @@ import Testing
         let fixture = try ParityFixture("renamed_seresnet")
         let a = try plain.forward(fixture.input.values, batch: fixture.batch, height: fixture.height, width: fixture.width, attention: false)
         let b = try wrapped.forward(fixture.input.values, batch: fixture.batch, height: fixture.height, width: fixture.width, attention: false)
-        #expect(a.logits == b.logits)
+        // Two models with their own timed execution plans (which may pick different Winograd variants): equal to
+        // rounding, where a misread tensor would change the logits outright.
+        #expect(maxAbsDifference(a.logits, b.logits) <= 1e-4)
         #expect(wrapped.layout == .timm(.se))
     }
 
