@@ -72,16 +72,36 @@ enum BlockAttention {
         case .se(let m): m(feature, into: channelMap, scratch: scratch + feature.batch * feature.channels)
         case .eca(let m): m(feature, into: channelMap, scratch: scratch + feature.batch * feature.channels)
         }
-        let (n, c, hw) = (feature.batch, feature.channels, feature.pixels)
-        parallelRanges(c, threads: threads) { channels in
-            for ch in channels {
-                for image in 0..<n {
-                    let mc = channelMap[image * c + ch]
-                    let offset = (ch * n + image) * hw
-                    let f = feature.data + offset, id = identity + offset, out = output + offset
-                    for p in 0..<hw { out[p] = max(f[p] * mc + id[p], 0) }
-                }
+        finishPlanes(feature, channelMap: channelMap, spatialMap: nil, identity: identity, into: output, threads: threads)
+    }
+}
+
+/// The end of every attention block, `output = relu(F ⊗ M_c (⊗ M_s) + identity)` over the whole batch in memory
+/// order, the channels shared out between threads: `channelMap` is `[N, C]`, `spatialMap` (CBAM's) `[N, H, W]`.
+func finishPlanes(_ feature: FeatureMap, channelMap: UnsafePointer<Float>, spatialMap: UnsafePointer<Float>?,
+                  identity: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, threads: Int) {
+    parallelRanges(feature.channels, threads: threads) { channels in
+        for ch in channels {
+            for image in 0..<feature.batch {
+                finishPlane(feature, image: image, channel: ch, channelMap: channelMap, spatialMap: spatialMap,
+                            identity: identity, into: output)
             }
         }
+    }
+}
+
+/// The same on one channel's plane of one image.
+@inline(__always)
+func finishPlane(_ feature: FeatureMap, image: Int, channel ch: Int, channelMap: UnsafePointer<Float>,
+                 spatialMap: UnsafePointer<Float>?, identity: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) {
+    let (n, c, hw) = (feature.batch, feature.channels, feature.pixels)
+    let mc = channelMap[image * c + ch]
+    let offset = (ch * n + image) * hw
+    let f = feature.data + offset, id = identity + offset, out = output + offset
+    if let spatialMap {
+        let ms = spatialMap + image * hw
+        for p in 0..<hw { out[p] = max(f[p] * mc * ms[p] + id[p], 0) }
+    } else {
+        for p in 0..<hw { out[p] = max(f[p] * mc + id[p], 0) }
     }
 }

@@ -26,18 +26,17 @@ struct CBAM {
             // Fewer images than threads (each step shared out within the image), or images too large for a core's
             // cache: each step over the whole batch, the refine in memory order.
             spatial(feature, channelMap: channelMap, into: spatialMap, scratch: work, threads: threads)
-            parallelRanges(c, threads: threads) { channels in
-                for ch in channels {
-                    for image in 0..<n { finish(feature, image: image, channel: ch, identity: identity, into: output, scratch: scratch) }
-                }
-            }
+            finishPlanes(feature, channelMap: channelMap, spatialMap: spatialMap, identity: identity, into: output, threads: threads)
             return
         }
         // Whole images to each thread: the spatial pools bring the image's planes into cache, the refine finds them
         // there (one read of F from memory instead of two).
         parallelFor(n, threads: threads) { image, _ in
             spatial.map(feature, image: image, channelMap: channelMap + image * c, into: spatialMap + image * hw, scratch: work)
-            for ch in 0..<c { finish(feature, image: image, channel: ch, identity: identity, into: output, scratch: scratch) }
+            for ch in 0..<c {
+                finishPlane(feature, image: image, channel: ch, channelMap: channelMap, spatialMap: spatialMap, identity: identity,
+                            into: output)
+            }
         }
     }
 
@@ -45,16 +44,4 @@ struct CBAM {
     /// half a Zen 4 core's L2). Above it, image by image was the slower order (ResNet-50 at batch 8: CBAM 74-90 ms
     /// against 65-70 ms for the whole-batch steps).
     static let imageInCache = 1 << 17
-
-    /// `output = relu(F ⊗ M_c ⊗ M_s + identity)` on one channel's plane of one image, the maps at the start of `scratch`.
-    @inline(__always)
-    private func finish(_ feature: FeatureMap, image: Int, channel ch: Int, identity: UnsafePointer<Float>,
-                        into output: UnsafeMutablePointer<Float>, scratch: UnsafePointer<Float>) {
-        let (n, c, hw) = (feature.batch, feature.channels, feature.pixels)
-        let mc = scratch[image * c + ch]
-        let ms = scratch + n * c + image * hw
-        let offset = (ch * n + image) * hw
-        let f = feature.data + offset, id = identity + offset, out = output + offset
-        for p in 0..<hw { out[p] = max(f[p] * mc * ms[p] + id[p], 0) }
-    }
 }
