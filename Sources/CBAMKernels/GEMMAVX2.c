@@ -17,6 +17,7 @@ void tile(const int rows, const int vectors, int k, const float *restrict a, con
         for (int v = 0; v < vectors; v++) acc[r][v] = _mm256_setzero_ps();
     for (int p = 0; p < k; p++) {
         const float *bp = b + (ptrdiff_t)p * ldb;
+        _mm_prefetch((const char *)(a + (size_t)(p + CBAM_PREFETCH_STEPS) * MR), _MM_HINT_T0);
         __m256 bv[2];
         for (int v = 0; v < vectors; v++)
             bv[v] = v == vectors - 1 ? _mm256_maskload_ps(bp + 8 * v, last) : _mm256_loadu_ps(bp + 8 * v);

@@ -15,8 +15,10 @@ struct PackedGEMMTests {
     static let shapes: [Shape] = [
         .init(m: 1, n: 1, k: 1), .init(m: 5, n: 7, k: 3), .init(m: 6, n: 16, k: 8), .init(m: 7, n: 17, k: 9),
         .init(m: 13, n: 63, k: 31), .init(m: 12, n: 64, k: 64), .init(m: 19, n: 65, k: 5), .init(m: 48, n: 150, k: 100),
-        // 2, 3 and 4 columns past whole 16-column vectors (AVX-512 runs them as "few columns"), odd and even k.
+        // 1-4 columns past whole 16-column vectors (AVX-512 folds them into the block before as extra columns:
+        // after a full 64-column block, or in the last, narrower one), odd and even k; and 1-4 columns alone.
         .init(m: 8, n: 34, k: 7), .init(m: 13, n: 51, k: 2), .init(m: 6, n: 196, k: 33), .init(m: 5, n: 4, k: 1),
+        .init(m: 17, n: 49, k: 40), .init(m: 11, n: 68, k: 6), .init(m: 23, n: 84, k: 3), .init(m: 4, n: 2, k: 5),
     ]
 
     static var instructionSets: [cbam_isa] {
