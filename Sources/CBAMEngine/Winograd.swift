@@ -9,7 +9,8 @@ import CBAMKernels
 /// the input transform writes `V[ξ] = [Cin, tiles]`, one GEMM per ξ on the prepacked `U[ξ]` makes
 /// `M[ξ] = U[ξ] · V[ξ]`, and the output transform writes the tiles with the bias and ReLU applied. F(4x4)'s two
 /// transforms are C (`CBAMKernels`, per instruction set), F(2x2)'s Swift. Blocks are independent, so threads take
-/// whole blocks, each in its own buffer.
+/// whole blocks, each in its own buffer; a pass with few tiles (small maps at batch 1) is one block, whose output
+/// channels the threads share instead.
 struct WinogradConvolution: Sendable {
     /// The output tile's side m.
     enum Variant: Int, Sendable {
@@ -75,9 +76,21 @@ struct WinogradConvolution: Sendable {
     /// the default model at batch 64 141.0 → 137.4 (1 MB everywhere: 153.6).
     func rowsPerBlock(batch: Int, height: Int, width: Int, threads: Int) -> Int {
         let (rows, tw) = (batch * tiles(height), tiles(width))
+        if sharesOutputChannels(tiles: rows * tw, threads: threads) { return rows }
         let perTile = points * (inChannels + outChannels)
         let blockTiles = min((1 << 20) / perTile, max((1 << 18) / perTile, 128))
         return max(1, min(blockTiles / tw, (rows + threads - 1) / threads))
+    }
+
+    /// Whether a pass on `threads` threads is one block whose output channels the threads share: with fewer than 64
+    /// tiles per thread and `U` of 1 MB or more, blocks of tile rows would leave each thread GEMMs of a few columns on
+    /// all of `U`, and each would read all of it (ResNet-50 at batch 1: 4-17 MB a layer, from memory). Each thread
+    /// then transforms the whole input itself (a small map's) and multiplies and transforms out its share of the
+    /// output channels. Two threads, eight alternating rounds (medians, a noisy hour): ResNet-50 batch 1 57.1 → 47.8 ms,
+    /// its F(2x2) layers 4.3-6.3 → 3.0 ms (`--profile`); the default model unchanged (1.72 ms). Without the 1 MB
+    /// floor CBAM-ResNet-20 (16-64 channels, `U` up to 0.6 MB) was slower, 0.74 → 0.79 ms.
+    func sharesOutputChannels(tiles: Int, threads: Int) -> Bool {
+        threads > 1 && tiles < 64 * threads && points * inChannels * outChannels >= 1 << 18
     }
 
     /// Floats one thread's buffer needs: `V` and `M` of a block, then the transforms' scratch.
@@ -121,15 +134,25 @@ struct WinogradConvolution: Sendable {
         let out = FeatureMap(data: output, channels: outChannels, batch: input.batch, height: input.height, width: input.width)
         let rows = input.batch * tiles(input.height)
         let perBlock = rowsPerBlock(batch: input.batch, height: input.height, width: input.width, threads: buffers.count)
+        if sharesOutputChannels(tiles: rows * tiles(input.width), threads: buffers.count) {
+            parallelFor(buffers.count, threads: buffers.count) { part, thread in
+                runBlock(input, tileRows: 0..<rows, outputChannels: transformedWeight[0].rowRange(part: part, of: buffers.count),
+                         output: out, buffer: buffers[thread])
+            }
+            return out
+        }
         let blocks = (rows + perBlock - 1) / perBlock
         parallelFor(blocks, threads: buffers.count) { block, thread in
             let first = block * perBlock
-            runBlock(input, tileRows: first..<min(rows, first + perBlock), output: out, buffer: buffers[thread])
+            runBlock(input, tileRows: first..<min(rows, first + perBlock), outputChannels: 0..<outChannels, output: out,
+                     buffer: buffers[thread])
         }
         return out
     }
 
-    private func runBlock(_ input: FeatureMap, tileRows: Range<Int>, output: FeatureMap, buffer: UnsafeMutablePointer<Float>) {
+    /// The tile rows `tileRows` of the output channels `outputChannels` (all of the input's channels transformed).
+    private func runBlock(_ input: FeatureMap, tileRows: Range<Int>, outputChannels: Range<Int>, output: FeatureMap,
+                          buffer: UnsafeMutablePointer<Float>) {
         let tw = tiles(input.width)
         let tiles = tileRows.count * tw
         let ld = tiles + Self.slack
@@ -158,10 +181,11 @@ struct WinogradConvolution: Sendable {
             }
         }
         for xi in 0..<points {
-            transformedWeight[xi].multiply(v + xi * inChannels * ld, ldb: ld, n: tiles, into: m + xi * outChannels * ld, ldc: ld)
+            transformedWeight[xi].multiply(rows: outputChannels, v + xi * inChannels * ld, ldb: ld, n: tiles,
+                                           into: m + xi * outChannels * ld, ldc: ld)
         }
         let rowLength = outputRowLength(blockTiles: tiles)
-        for co in 0..<outChannels {
+        for co in outputChannels {
             switch variant {
             case .f2x2:
                 let b = SIMD8<Float>(repeating: bias[co]), floor = SIMD8<Float>(repeating: relu ? 0 : -.infinity)

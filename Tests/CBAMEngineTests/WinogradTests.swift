@@ -17,6 +17,9 @@ struct WinogradTests {
         .init(batch: 1, channels: 3, outChannels: 4, height: 97, width: 97),
         .init(batch: 5, channels: 16, outChannels: 9, height: 13, width: 7),
         .init(batch: 2, channels: 8, outChannels: 8, height: 1, width: 34),
+        // Few tiles and `U` over 1 MB: on two threads, one block whose output channels (131, a partial panel) the
+        // threads share.
+        .init(batch: 1, channels: 128, outChannels: 131, height: 5, width: 6),
     ]
 
     /// `[Cout, N, H, W]` from `[Cin, N, H, W]`, the engine's layout; zero padding 1.
@@ -77,6 +80,21 @@ struct WinogradTests {
                 }
             }
         }
+    }
+
+    /// Which passes share output channels between threads rather than blocks of tile rows: few tiles per thread and
+    /// weights large enough that every thread reading all of them would cost more than each transforming the input.
+    @Test func fewTilesOnLargeWeightsShareOutputChannels() {
+        let large = WinogradConvolution(.f2x2, inChannels: 128, outChannels: 131, relu: false,
+                                        weight: [Float](repeating: 0, count: 131 * 128 * 9), bias: [Float](repeating: 0, count: 131))
+        let small = WinogradConvolution(.f4x4, inChannels: 16, outChannels: 16, relu: false,
+                                        weight: [Float](repeating: 0, count: 16 * 16 * 9), bias: [Float](repeating: 0, count: 16))
+        #expect(large.sharesOutputChannels(tiles: 9, threads: 2))
+        #expect(!large.sharesOutputChannels(tiles: 9, threads: 1))
+        #expect(!large.sharesOutputChannels(tiles: 128, threads: 2))
+        #expect(!small.sharesOutputChannels(tiles: 9, threads: 2))
+        // One block of every tile row, so each thread's buffer holds all of them.
+        #expect(large.rowsPerBlock(batch: 1, height: 5, width: 6, threads: 2) == 3)
     }
 
     @Test func onlySameThreeByThreeConvolutionsHaveWinogradCandidates() {
