@@ -3,9 +3,12 @@ func maxPool(_ input: FeatureMap, kernel k: Int, stride s: Int, padding p: Int,
              outHeight oh: Int, outWidth ow: Int, into output: UnsafeMutablePointer<Float>, threads: Int = 1) {
     let (h, w) = (input.height, input.width)
     parallelRanges(input.channels * input.batch, threads: threads) { planes in
-        // Each output row: the max down its k input rows (vectors across the row), then across each window.
-        let column = UnsafeMutablePointer<Float>.allocate(capacity: w)
-        defer { column.deallocate() }
+        // Each output row: the max down its k input rows (vectors across the row) into `column`, then across each
+        // window. `column` has -∞ before and after the row, which is what padding is.
+        let line = UnsafeMutablePointer<Float>.allocate(capacity: w + 2 * p + 32)
+        defer { line.deallocate() }
+        fill(line, with: -.infinity, count: w + 2 * p + 32)
+        let column = line + p
         for plane in planes {
             let src = input.data + plane * h * w
             let dst = output + plane * oh * ow
@@ -23,7 +26,21 @@ func maxPool(_ input: FeatureMap, kernel k: Int, stride s: Int, padding p: Int,
                     }
                     while x < w { column[x] = Swift.max(column[x], row[x]); x += 1 }
                 }
-                for ox in 0..<ow {
+                var ox = 0
+                if k == 3 && s == 2 && p == 1 {
+                    // ResNet's stem pool, eight outputs at a time: window ox is column[2ox − 1 ... 2ox + 1], the even
+                    // and odd lanes of the 16 values from 2ox − 1, and the even lanes of those from 2ox + 1.
+                    while ox + 8 <= ow {
+                        let a = UnsafeRawPointer(column + (2 * ox - 1)).loadUnaligned(as: SIMD16<Float>.self)
+                        let b = UnsafeRawPointer(column + (2 * ox + 1)).loadUnaligned(as: SIMD16<Float>.self)
+                        var m = a.evenHalf
+                        m = m.replacing(with: a.oddHalf, where: a.oddHalf .> m)
+                        m = m.replacing(with: b.evenHalf, where: b.evenHalf .> m)
+                        UnsafeMutableRawPointer(dst + (oy * ow + ox)).storeBytes(of: m, as: SIMD8<Float>.self)
+                        ox += 8
+                    }
+                }
+                for ox in ox..<ow {
                     let x0 = max(0, ox * s - p), x1 = min(w, ox * s - p + k)
                     var m = -Float.infinity
                     for x in x0..<x1 { m = Swift.max(m, column[x]) }

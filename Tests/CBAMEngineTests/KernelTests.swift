@@ -115,7 +115,8 @@ import Testing
         #expect(maxAbsDifference(output, expected) <= 1e-5)
     }
 
-    @Test(arguments: [(7, 7), (8, 5), (1, 1), (2, 9)])
+    // Widths of 16 and more run the stem pool's eight-output vectors (with a scalar tail at 33 and 112 + 1).
+    @Test(arguments: [(7, 7), (8, 5), (1, 1), (2, 9), (5, 16), (3, 33), (2, 113)])
     func maxPoolMatchesTheDefinition(_ size: (Int, Int)) {
         let (h, w) = size
         var rng = SeededValues(seed: UInt64(h * 31 + w))
@@ -135,6 +136,30 @@ import Testing
             } }
             #expect(y[(plane * oh + oy) * ow + ox] == m)
         } } }
+    }
+
+    /// CBAM's pools across channels, `mean[p]` and `max[p]` of `scale[c]·F[c, p]`: planes in blocks of pixels, four
+    /// channels at a time and the rest one by one, a block's tail past whole vectors, and a range of the pixels only.
+    @Test(arguments: [(7, 655, 0..<655), (4, 9, 0..<9), (9, 600, 8..<523), (1, 20, 0..<20)])
+    func channelMeanAndMaxMatchTheDefinition(channels c: Int, pixels hw: Int, range: Range<Int>) {
+        var rng = SeededValues(seed: UInt64(c * 1000 + hw))
+        let n = 2, image = 1
+        var x = rng.array(c * n * hw)
+        let scale = rng.array(c).map { $0 + 1 }
+        var mean = [Float](repeating: .nan, count: hw), top = [Float](repeating: .nan, count: hw)
+        x.withUnsafeMutableBufferPointer { xp in
+            channelMeanAndMax(FeatureMap(data: xp.baseAddress!, channels: c, batch: n, height: 1, width: hw), image: image,
+                              pixels: range, scale: scale, mean: &mean, max: &top)
+        }
+        for p in 0..<hw {
+            guard range.contains(p) else {
+                #expect(mean[p].isNaN && top[p].isNaN, "wrote pixel \(p) outside \(range)")
+                continue
+            }
+            let values = (0..<c).map { x[($0 * n + image) * hw + p] * scale[$0] }
+            #expect(abs(Double(mean[p]) - values.map(Double.init).reduce(0, +) / Double(c)) <= 1e-6)
+            #expect(top[p] == values.max()!)
+        }
     }
 
     @Test func averageAndMaxPoolsPerChannelAndImage() {
