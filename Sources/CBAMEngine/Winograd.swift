@@ -69,7 +69,7 @@ struct WinogradConvolution: Sendable {
 
     func tiles(_ size: Int) -> Int { (size + outputTile - 1) / outputTile }
 
-    /// Tile rows per block, whole rows, at least one, and at least one block per thread. The block's `V` and `M`
+    /// Tile rows per block, whole rows, at least one, and blocks of one size for each thread. The block's `V` and `M`
     /// (points·(Cin+Cout)·tiles floats) take about 1 MB where that still leaves 128 tiles to each of its GEMMs (few
     /// channels: `V` and `M` stay in L2), else up to 4 MB (many channels: longer GEMMs on each `U[ξ]` won over
     /// keeping the block in L2). Measured, one thread, 4 MB everywhere → this: CBAM-ResNet-20 batch 64 63.2 → 58.1 ms,
@@ -79,7 +79,10 @@ struct WinogradConvolution: Sendable {
         if sharesOutputChannels(tiles: rows * tw, threads: threads) { return rows }
         let perTile = points * (inChannels + outChannels)
         let blockTiles = min((1 << 20) / perTile, max((1 << 18) / perTile, 128))
-        return max(1, min(blockTiles / tw, (rows + threads - 1) / threads))
+        // Blocks of one size, as many as a multiple of the threads (as `Conv2D.rowsPerTile`).
+        let most = max(1, min(rows, blockTiles / tw))
+        let blocks = ((rows + most - 1) / most + threads - 1) / threads * threads
+        return max(1, (rows + blocks - 1) / blocks)
     }
 
     /// Whether a pass on `threads` threads is one block whose output channels the threads share: with fewer than 64
