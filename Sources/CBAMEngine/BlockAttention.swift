@@ -69,7 +69,7 @@ enum BlockAttention {
         case .cbam(let m):
             m.refine(feature, identity: identity, into: output, scratch: scratch, threads: threads)
             return
-        case .se(let m): m(feature, into: channelMap, scratch: scratch + feature.batch * feature.channels)
+        case .se(let m): m(feature, into: channelMap, scratch: scratch + feature.batch * feature.channels, threads: threads)
         case .eca(let m): m(feature, into: channelMap, scratch: scratch + feature.batch * feature.channels)
         }
         finishPlanes(feature, channelMap: channelMap, spatialMap: nil, identity: identity, into: output, threads: threads)

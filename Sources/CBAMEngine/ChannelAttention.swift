@@ -3,14 +3,19 @@ import Foundation
 /// CBAM's channel attention (Woo et al., eq. 2): `M_c(F) = σ(MLP(AvgPool(F)) + MLP(MaxPool(F)))`,
 /// a shared two-layer MLP `C → C/r → C` with a ReLU between.
 struct ChannelAttention {
-    let channels: Int
-    let hidden: Int
-    /// `[hidden, channels]` and `[channels, hidden]`, row-major; biases are zero when the checkpoint has none.
-    let w1: [Float], b1: [Float]
-    let w2: [Float], b2: [Float]
+    let mlp: ChannelMLP
+    var channels: Int { mlp.channels }
+    var hidden: Int { mlp.hidden }
 
-    /// Floats of scratch for a batch: both pools, the hidden layer and the MLP outputs of each image.
-    static func scratchCount(channels: Int, hidden: Int, batch: Int) -> Int { 2 * batch * (2 * channels + hidden) }
+    /// `w1` `[hidden, channels]` and `w2` `[channels, hidden]`, row-major; biases are zero when the checkpoint has none.
+    init(channels: Int, hidden: Int, w1: [Float], b1: [Float], w2: [Float], b2: [Float]) {
+        mlp = ChannelMLP(channels: channels, hidden: hidden, w1: w1, b1: b1, w2: w2, b2: b2)
+    }
+
+    /// Floats of scratch for a batch: both pools, the MLP's scratch and its outputs, for each image.
+    static func scratchCount(channels: Int, hidden: Int, batch: Int) -> Int {
+        2 * batch * 2 * channels + ChannelMLP.scratchCount(channels: channels, hidden: hidden, vectors: 2 * batch)
+    }
 
     func parameterCount(bias: Bool) -> Int { 2 * channels * hidden + (bias ? hidden + channels : 0) }
     func multiplyAdds() -> Int { 2 * 2 * channels * hidden }
@@ -20,38 +25,17 @@ struct ChannelAttention {
                         threads: Int = 1) {
         precondition(feature.channels == channels, "ChannelAttention: \(feature.channels) channels, expected \(channels)")
         let n = feature.batch
-        // Rows 0..<n: average-pooled vectors; rows n..<2n: max-pooled. One GEMM per MLP layer for all of them.
+        // Vectors 0..<n: average-pooled; n..<2n: max-pooled. One call of the MLP for all of them; its output is
+        // `[C, 2n]`, each branch with its own `b2`.
         let pooled = scratch
-        let hiddenOut = pooled + 2 * n * channels
-        let mlpOut = hiddenOut + 2 * n * hidden
+        let mlpOut = pooled + 2 * n * channels
         channelPools(feature, average: pooled, maximum: pooled + n * channels, threads: threads)
-        twoLayerMLP(rows: 2 * n, channels: channels, hidden: hidden, w1: w1, b1: b1, w2: w2, input: pooled,
-                    hiddenOut: hiddenOut, output: mlpOut)
+        mlp(pooled, vectors: 2 * n, into: mlpOut, scratch: mlpOut + 2 * n * channels, threads: threads)
         for image in 0..<n {
-            let avg = mlpOut + image * channels, mx = mlpOut + (n + image) * channels
             for c in 0..<channels {
-                // Each MLP branch adds its own output bias.
-                map[image * channels + c] = sigmoid((avg[c] + b2[c]) + (mx[c] + b2[c]))
+                map[image * channels + c] = sigmoid(mlpOut[c * 2 * n + image] + mlpOut[c * 2 * n + n + image])
             }
         }
-    }
-}
-
-/// `output = W2 · relu(W1 · input + b1)` for `rows` vectors of `channels` (`W1` is `[hidden, channels]`, `W2`
-/// `[channels, hidden]`, row-major), one GEMM per layer: the MLP of CBAM's channel attention and of SE, whose callers
-/// add `b2` (CBAM once per pooled branch) before the sigmoid.
-func twoLayerMLP(rows: Int, channels: Int, hidden: Int, w1: [Float], b1: [Float], w2: [Float],
-                 input: UnsafePointer<Float>, hiddenOut: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) {
-    w1.withUnsafeBufferPointer { w in
-        gemm(m: rows, n: hidden, k: channels, a: input, lda: channels, b: w.baseAddress!, ldb: channels, transposeB: true,
-             c: hiddenOut, ldc: hidden)
-    }
-    for row in 0..<rows {
-        for j in 0..<hidden { hiddenOut[row * hidden + j] = max(hiddenOut[row * hidden + j] + b1[j], 0) }
-    }
-    w2.withUnsafeBufferPointer { w in
-        gemm(m: rows, n: channels, k: hidden, a: hiddenOut, lda: hidden, b: w.baseAddress!, ldb: hidden, transposeB: true,
-             c: output, ldc: channels)
     }
 }
 

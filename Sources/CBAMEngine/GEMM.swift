@@ -1,8 +1,9 @@
 import COpenBLAS
 
 /// Row-major single-precision matrix product through OpenBLAS:
-/// `C[m×n] = op(A)[m×k] · op(B)[k×n] + beta·C`, with `op` a transpose when asked. The attention MLPs use it; the
-/// convolutions and the classifier use the engine's own kernel on packed weights (`PackedWeights`).
+/// `C[m×n] = op(A)[m×k] · op(B)[k×n] + beta·C`, with `op` a transpose when asked. Only `--profile`'s sgemm peak uses
+/// it; the convolutions, the attention MLPs and the classifier use the engine's own kernel on packed weights
+/// (`PackedWeights`).
 @inline(__always)
 func gemm(m: Int, n: Int, k: Int,
           a: UnsafePointer<Float>, lda: Int, transposeA: Bool = false,

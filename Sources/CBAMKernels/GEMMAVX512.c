@@ -109,7 +109,8 @@ void block_with_extra(const int vectors, int extra, int width, int m, int k, con
     }
 }
 
-// A product of 1-4 columns alone (the classifier at batch 1): each row panel's six rows in the lanes of one vector
+// A product of 1-4 columns alone (the classifier and the attention MLPs at batch 1, weights streamed from memory and
+// prefetched as in `tile`): each row panel's six rows in the lanes of one vector
 // (a load of the panel's column of A, a broadcast of B, one multiply-add per column and k, where a masked 16-column
 // vector would take six); two accumulators per column hide the latency.
 static inline __attribute__((always_inline)) TARGET
@@ -125,6 +126,7 @@ void few_columns(const int cols, int m, int k, const float *packed, const float 
             const __m512 a0 = _mm512_maskz_loadu_ps(six, a + (size_t)p * MR);
             const __m512 a1 = _mm512_maskz_loadu_ps(six, a + (size_t)(p + 1) * MR);
             const float *b0 = b + (ptrdiff_t)p * ldb, *b1 = b0 + ldb;
+            _mm_prefetch((const char *)(a + (size_t)(p + CBAM_PREFETCH_STEPS) * MR), _MM_HINT_T0);
             for (int j = 0; j < cols; j++) {
                 even[j] = _mm512_fmadd_ps(a0, _mm512_set1_ps(b0[j]), even[j]);
                 odd[j] = _mm512_fmadd_ps(a1, _mm512_set1_ps(b1[j]), odd[j]);

@@ -162,6 +162,28 @@ import Testing
         }
     }
 
+    /// The attention MLP on packed weights, `W2 · relu(W1 · x + b1) + b2` for each vector as a column of the output:
+    /// small enough to run on one thread, and large enough (2·C·hidden ≥ `ChannelMLP.splitFrom`) that two threads
+    /// share its rows.
+    @Test(arguments: [(37, 5, 1), (300, 120, 3), (300, 120, 2)])
+    func channelMLPMatchesTheDefinition(channels c: Int, hidden h: Int, vectors v: Int) {
+        var rng = SeededValues(seed: UInt64(c * 100 + h + v))
+        let w1 = rng.array(h * c), b1 = rng.array(h), w2 = rng.array(c * h), b2 = rng.array(c), x = rng.array(v * c)
+        let mlp = ChannelMLP(channels: c, hidden: h, w1: w1, b1: b1, w2: w2, b2: b2)
+        var expected = [Double](repeating: 0, count: c * v)
+        for j in 0..<v {
+            let hiddenOut = (0..<h).map { i in max(0, (0..<c).reduce(Double(b1[i])) { $0 + Double(w1[i * c + $1]) * Double(x[j * c + $1]) }) }
+            for o in 0..<c { expected[o * v + j] = (0..<h).reduce(Double(b2[o])) { $0 + Double(w2[o * h + $1]) * hiddenOut[$1] } }
+        }
+        for threads in [1, 2] {
+            var out = [Float](repeating: .nan, count: c * v)
+            var scratch = [Float](repeating: .nan, count: ChannelMLP.scratchCount(channels: c, hidden: h, vectors: v))
+            mlp(x, vectors: v, into: &out, scratch: &scratch, threads: threads)
+            let worst = zip(out, expected).map { abs(Double($0) - $1) }.max()!
+            #expect(worst <= 1e-4, "\(threads) threads: error \(worst)")
+        }
+    }
+
     @Test func averageAndMaxPoolsPerChannelAndImage() {
         var rng = SeededValues(seed: 11)
         let (c, n, hw) = (5, 3, 37)  // 37: not a multiple of the 8-wide accumulator
