@@ -15,8 +15,8 @@ extension CheckpointLayout {
             let b1 = bias ? try checkpoint.tensor("\(p).0.bias", shape: [hidden]) : [Float](repeating: 0, count: hidden)
             let b2 = bias ? try checkpoint.tensor("\(p).2.bias", shape: [channels]) : [Float](repeating: 0, count: channels)
             let conv = try checkpoint.tensor("\(block).cbam.spatial_attention.conv.weight", shape: [1, 2, k, k])
-            return .cbam(CBAM(channel: ChannelAttention(channels: channels, hidden: hidden, w1: w1, b1: b1, w2: w2, b2: b2),
-                              spatial: SpatialAttention(kernel: k, weight: conv, bias: 0)))
+            let mlp = ChannelMLP(channels: channels, hidden: hidden, w1: w1, b1: b1, w2: w2, b2: b2)
+            return .cbam(CBAM(channel: ChannelAttention(mlp: mlp), spatial: SpatialAttention(kernel: k, weight: conv, bias: 0)))
         case .authors:
             let hidden = max(channels / config.reduction, 1)
             let p = "\(block).cbam.ChannelGate.mlp"
@@ -27,17 +27,17 @@ extension CheckpointLayout {
             // The (max, mean) input planes swapped to (mean, max).
             let spatial = try Self.spatialWithBatchNorm(conv: "\(block).cbam.SpatialGate.spatial.conv", bn: "\(block).cbam.SpatialGate.spatial.bn",
                                                         kernel: k, maxFirst: true, from: checkpoint)
-            return .cbam(CBAM(channel: ChannelAttention(channels: channels, hidden: hidden, w1: w1, b1: b1, w2: w2, b2: b2),
-                              spatial: spatial))
+            let mlp = ChannelMLP(channels: channels, hidden: hidden, w1: w1, b1: b1, w2: w2, b2: b2)
+            return .cbam(CBAM(channel: ChannelAttention(mlp: mlp), spatial: spatial))
         case .timm(.cbam):
             let mlp = try Self.convMLP("\(block).se.channel.fc1", "\(block).se.channel.fc2", channels: channels, from: checkpoint)
             let spatial = try Self.spatialWithBatchNorm(conv: "\(block).se.spatial.conv.conv", bn: "\(block).se.spatial.conv.bn",
                                                         kernel: k, maxFirst: false, from: checkpoint)
-            return .cbam(CBAM(channel: ChannelAttention(channels: channels, hidden: mlp.hidden, w1: mlp.w1, b1: mlp.b1, w2: mlp.w2, b2: mlp.b2),
+            return .cbam(CBAM(channel: ChannelAttention(mlp: mlp),
                               spatial: spatial))
         case .timm(.se):
             let mlp = try Self.convMLP("\(block).se.fc1", "\(block).se.fc2", channels: channels, from: checkpoint)
-            return .se(SqueezeExcitation(channels: channels, hidden: mlp.hidden, w1: mlp.w1, b1: mlp.b1, w2: mlp.w2, b2: mlp.b2))
+            return .se(SqueezeExcitation(mlp: mlp))
         case .timm(.eca):
             let name = "\(block).se.conv.weight"
             guard let shape = checkpoint.shape(of: name) else {
@@ -52,7 +52,7 @@ extension CheckpointLayout {
             let mlp = try Self.convMLP("\(block).ca.fc1", "\(block).ca.fc2", channels: channels, from: checkpoint)
             let conv = try checkpoint.tensor("\(block).sa.conv1.weight", shape: [1, 2, k, k])
             let bias = try checkpoint.optionalTensor("\(block).sa.conv1.bias", shape: [1])?[0] ?? 0
-            return .cbam(CBAM(channel: ChannelAttention(channels: channels, hidden: mlp.hidden, w1: mlp.w1, b1: mlp.b1, w2: mlp.w2, b2: mlp.b2),
+            return .cbam(CBAM(channel: ChannelAttention(mlp: mlp),
                               spatial: SpatialAttention(kernel: k, weight: conv, bias: bias)))
         case .none:
             return try CheckpointLayout.canonical(mlp: .conv, name: "mlp", bias: false)
@@ -63,7 +63,7 @@ extension CheckpointLayout {
     /// A two-layer MLP of 1x1 convs (or Linear) `C → hidden → C`, biases optional; the hidden width is read from the
     /// first weight (timm and others round it their own way).
     private static func convMLP(_ fc1: String, _ fc2: String, channels: Int, from checkpoint: Checkpoint) throws(ModelError)
-        -> (hidden: Int, w1: [Float], b1: [Float], w2: [Float], b2: [Float]) {
+        -> ChannelMLP {
         guard let s1 = checkpoint.shape(of: "\(fc1).weight") else {
             throw ModelError("missing_tensor", "checkpoint is missing tensor \(fc1).weight (expected shape [hidden,\(channels),1,1])")
         }
@@ -76,7 +76,7 @@ extension CheckpointLayout {
         let w2 = try checkpoint.tensor("\(fc2).weight", shape: conv ? [channels, hidden, 1, 1] : [channels, hidden])
         let b1 = try checkpoint.optionalTensor("\(fc1).bias", shape: [hidden]) ?? [Float](repeating: 0, count: hidden)
         let b2 = try checkpoint.optionalTensor("\(fc2).bias", shape: [channels]) ?? [Float](repeating: 0, count: channels)
-        return (hidden, w1, b1, w2, b2)
+        return ChannelMLP(channels: channels, hidden: hidden, w1: w1, b1: b1, w2: w2, b2: b2)
     }
 
     /// A `[1, 2, k, k]` convolution followed by a one-channel BatchNorm, folded; `maxFirst` swaps (max, mean) inputs to (mean, max).

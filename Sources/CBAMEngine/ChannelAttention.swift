@@ -7,11 +7,6 @@ struct ChannelAttention {
     var channels: Int { mlp.channels }
     var hidden: Int { mlp.hidden }
 
-    /// `w1` `[hidden, channels]` and `w2` `[channels, hidden]`, row-major; biases are zero when the checkpoint has none.
-    init(channels: Int, hidden: Int, w1: [Float], b1: [Float], w2: [Float], b2: [Float]) {
-        mlp = ChannelMLP(channels: channels, hidden: hidden, w1: w1, b1: b1, w2: w2, b2: b2)
-    }
-
     /// Floats of scratch for a batch: both pools, the MLP's scratch and its outputs, for each image.
     static func scratchCount(channels: Int, hidden: Int, batch: Int) -> Int {
         2 * batch * 2 * channels + ChannelMLP.scratchCount(channels: channels, hidden: hidden, vectors: 2 * batch)
