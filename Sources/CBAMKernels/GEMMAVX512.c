@@ -115,9 +115,9 @@ void block_with_extra(const int vectors, int extra, int width, int m, int k, con
 }
 
 // A product of 1-4 columns alone (the classifier and the attention MLPs at batch 1, weights streamed from memory and
-// prefetched as in `tile`): each row panel's six rows in the lanes of one vector
-// (a load of the panel's column of A, a broadcast of B, one multiply-add per column and k, where a masked 16-column
-// vector would take six); two accumulators per column hide the latency.
+// prefetched as in `tile`): each row panel's six rows in the lanes of one vector (a load of the panel's column of A,
+// a broadcast of B, one multiply-add per column and k, where a masked 16-column vector would take six); two
+// accumulators per column hide the latency.
 static inline __attribute__((always_inline)) TARGET
 void few_columns(const int cols, int m, int k, const float *packed, const float *b, ptrdiff_t ldb, float *c,
                  ptrdiff_t ldc, const float *bias, int relu) {
