@@ -105,14 +105,9 @@ struct Conv2D: Sendable {
         }.max()!
     }
 
-    /// Output rows per tile: at most about `tileColumns` columns, and with several threads tiles of one size, as many
-    /// as a multiple of the threads. (Tiles of the most rows and a short last one left a thread idle: ResNet-50's 56
-    /// rows at K = 256 were tiles of 18, 18, 18 and 2 rows, 36 rows for one of two threads and 20 for the other.)
+    /// Output rows per tile: at most about `tileColumns` columns, cut as `rowsPerPart` cuts them for the threads.
     func rowsPerTile(rows: Int, width: Int, depth: Int, threads: Int) -> Int {
-        let most = max(1, min(rows, Self.tileColumns(depth: depth) / width))
-        guard threads > 1 else { return most }
-        let tiles = ((rows + most - 1) / most + threads - 1) / threads * threads
-        return max(1, (rows + tiles - 1) / tiles)
+        rowsPerPart(rows, atMost: Self.tileColumns(depth: depth) / width, threads: threads)
     }
 
     func multiplyAdds(height: Int, width: Int) -> Int {

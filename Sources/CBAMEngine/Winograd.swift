@@ -79,13 +79,9 @@ struct WinogradConvolution: Sendable {
         if sharesOutputChannels(tiles: rows * tw, threads: threads) { return rows }
         let perTile = points * (inChannels + outChannels)
         let blockTiles = min((1 << 20) / perTile, max((1 << 18) / perTile, 128))
-        // Blocks of one size, as many as a multiple of the threads (as `Conv2D.rowsPerTile`); one thread keeps the
-        // largest (evening them out there gave CBAM-ResNet-20's 32x32 maps 216 tiles a block instead of 224, a
-        // GEMM with a tail of 24 columns: batch 64 52.2 → 55.7 ms).
-        let most = max(1, min(rows, blockTiles / tw))
-        guard threads > 1 else { return most }
-        let blocks = ((rows + most - 1) / most + threads - 1) / threads * threads
-        return max(1, (rows + blocks - 1) / blocks)
+        // One thread keeps the largest blocks: evened out, CBAM-ResNet-20's 32x32 maps had 216 tiles a block instead
+        // of 224, a GEMM with a tail of 24 columns (batch 64 52.2 → 55.7 ms).
+        return rowsPerPart(rows, atMost: blockTiles / tw, threads: threads)
     }
 
     /// Whether a pass on `threads` threads is one block whose output channels the threads share: with fewer than 64
