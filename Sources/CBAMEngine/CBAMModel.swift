@@ -204,10 +204,7 @@ public final class CBAMModel: Sendable {
             // A large classifier (ResNet-50's 2048 x 1000) is 8 MB of weights to read: threads share its rows.
             let parts = classifierWeight.rows * classifierWeight.columns >= 1 << 20 ? threads : 1
             classifierBias.withUnsafeBufferPointer { bias in
-                parallelFor(parts, threads: parts) { part, _ in
-                    classifierWeight.multiply(rows: classifierWeight.rowRange(part: part, of: parts), pooled, ldb: batch, n: batch,
-                                              into: scores, ldc: batch, bias: bias.baseAddress)
-                }
+                classifierWeight.multiply(sharedBy: parts, pooled, ldb: batch, n: batch, into: scores, ldc: batch, bias: bias.baseAddress)
             }
             for image in 0..<batch {
                 for j in 0..<numClasses { logits[image * numClasses + j] = scores[j * batch + image] }

@@ -36,16 +36,11 @@ struct ChannelMLP: Sendable {
         }
         let parts = 2 * channels * hidden >= Self.splitFrom ? threads : 1
         b1.withUnsafeBufferPointer { b in
-            parallelFor(parts, threads: parts) { part, _ in
-                w1.multiply(rows: w1.rowRange(part: part, of: parts), columns, ldb: vectors, n: vectors, into: hiddenOut,
-                            ldc: vectors, bias: b.baseAddress, relu: true)
-            }
+            w1.multiply(sharedBy: parts, columns, ldb: vectors, n: vectors, into: hiddenOut, ldc: vectors, bias: b.baseAddress,
+                        relu: true)
         }
         b2.withUnsafeBufferPointer { b in
-            parallelFor(parts, threads: parts) { part, _ in
-                w2.multiply(rows: w2.rowRange(part: part, of: parts), hiddenOut, ldb: vectors, n: vectors, into: output,
-                            ldc: vectors, bias: b.baseAddress)
-            }
+            w2.multiply(sharedBy: parts, hiddenOut, ldb: vectors, n: vectors, into: output, ldc: vectors, bias: b.baseAddress)
         }
     }
 }

@@ -41,6 +41,16 @@ struct PackedWeights: Sendable {
         }
     }
 
+    /// The same product with its rows shared between `threads` threads, whole panels each: for a product of few
+    /// columns on large weights (the classifier, the attention MLPs at batch 1), where column tiles would leave each
+    /// thread all of the weights to read.
+    func multiply(sharedBy threads: Int, _ b: UnsafePointer<Float>, ldb: Int, n: Int, into c: UnsafeMutablePointer<Float>,
+                  ldc: Int, bias: UnsafePointer<Float>? = nil, relu: Bool = false) {
+        parallelFor(threads, threads: threads) { part, _ in
+            multiply(rows: rowRange(part: part, of: threads), b, ldb: ldb, n: n, into: c, ldc: ldc, bias: bias, relu: relu)
+        }
+    }
+
     /// Rows per packed panel: a split of the rows between threads starts each part on one.
     static let panelRows = Int(CBAM_GEMM_ROWS)
 
