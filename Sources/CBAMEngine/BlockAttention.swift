@@ -1,3 +1,5 @@
+import CBAMKernels
+
 /// The attention module of a residual block, applied to the block's last BN output before the identity add.
 enum BlockAttention {
     /// Channel then spatial attention: a channel map `[C]` and a spatial map `[H, W]`.
@@ -97,11 +99,6 @@ func finishPlane(_ feature: FeatureMap, image: Int, channel ch: Int, channelMap:
     let (n, c, hw) = (feature.batch, feature.channels, feature.pixels)
     let mc = channelMap[image * c + ch]
     let offset = (ch * n + image) * hw
-    let f = feature.data + offset, id = identity + offset, out = output + offset
-    if let spatialMap {
-        let ms = spatialMap + image * hw
-        for p in 0..<hw { out[p] = max(f[p] * mc * ms[p] + id[p], 0) }
-    } else {
-        for p in 0..<hw { out[p] = max(f[p] * mc + id[p], 0) }
-    }
+    cbam_attention_finish(feature.data + offset, mc, spatialMap.map { $0 + image * hw }, identity + offset, Int32(hw),
+                          output + offset)
 }

@@ -1,3 +1,5 @@
+import CBAMKernels
+
 /// Max pooling over k×k windows with stride; padding never wins, as in PyTorch's MaxPool2d.
 func maxPool(_ input: FeatureMap, kernel k: Int, stride s: Int, padding p: Int,
              outHeight oh: Int, outWidth ow: Int, into output: UnsafeMutablePointer<Float>, threads: Int = 1) {
@@ -56,8 +58,9 @@ func globalAveragePool(_ input: FeatureMap, into output: UnsafeMutablePointer<Fl
     let hw = input.pixels
     for c in 0..<input.channels {
         for n in 0..<input.batch {
-            let mean = sum(input.data + (c * input.batch + n) * hw, count: hw) / Float(hw)
-            output[channelMajor ? c * input.batch + n : n * input.channels + c] = mean
+            var (total, top): (Float, Float) = (0, 0)
+            cbam_sum_and_max(input.data + (c * input.batch + n) * hw, Int32(hw), &total, &top)
+            output[channelMajor ? c * input.batch + n : n * input.channels + c] = total / Float(hw)
         }
     }
 }
@@ -70,38 +73,11 @@ func channelPools(_ input: FeatureMap, average avg: UnsafeMutablePointer<Float>,
     parallelRanges(input.channels, threads: threads) { channels in
         for c in channels {
             for n in 0..<input.batch {
-                let src = input.data + (c * input.batch + n) * hw
-                avg[n * input.channels + c] = sum(src, count: hw) / Float(hw)
-                mx[n * input.channels + c] = maximum(src, count: hw)
+                var (total, top): (Float, Float) = (0, 0)
+                cbam_sum_and_max(input.data + (c * input.batch + n) * hw, Int32(hw), &total, &top)
+                avg[n * input.channels + c] = total / Float(hw)
+                mx[n * input.channels + c] = top
             }
         }
     }
-}
-
-/// Sum with eight independent accumulators, so the loop vectorizes.
-@inline(__always)
-func sum(_ x: UnsafePointer<Float>, count: Int) -> Float {
-    var acc = SIMD8<Float>()
-    var i = 0
-    while i + 8 <= count {
-        acc += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-        i += 8
-    }
-    var total = acc.sum()
-    while i < count { total += x[i]; i += 1 }
-    return total
-}
-
-@inline(__always)
-func maximum(_ x: UnsafePointer<Float>, count: Int) -> Float {
-    var acc = SIMD8<Float>(repeating: -.infinity)
-    var i = 0
-    while i + 8 <= count {
-        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-        acc = acc.replacing(with: v, where: v .> acc)
-        i += 8
-    }
-    var m = acc.max()
-    while i < count { m = max(m, x[i]); i += 1 }
-    return m
 }

@@ -184,9 +184,11 @@ import Testing
         }
     }
 
-    @Test func averageAndMaxPoolsPerChannelAndImage() {
-        var rng = SeededValues(seed: 11)
-        let (c, n, hw) = (5, 3, 37)  // 37: not a multiple of the 8-wide accumulator
+    /// Planes shorter than a vector, with a partial last vector, and past the AVX-512 loop's 32 floats a step.
+    @Test(arguments: [1, 5, 37, 49, 64, 100])
+    func averageAndMaxPoolsPerChannelAndImage(pixels hw: Int) {
+        var rng = SeededValues(seed: 11 + UInt64(hw))
+        let (c, n) = (5, 3)
         var x = rng.array(c * n * hw)
         var avg = [Float](repeating: 0, count: n * c), mx = avg, gap = avg
         x.withUnsafeMutableBufferPointer { xp in
@@ -200,6 +202,28 @@ import Testing
             #expect(gap[b * c + ch] == avg[b * c + ch])
             #expect(mx[b * c + ch] == values.max()!)
         } }
+    }
+
+    /// `relu(F ⊗ M_c (⊗ M_s) + identity)`, with and without a spatial map, written over F as the blocks do.
+    @Test(arguments: [(1, true), (7, true), (49, true), (49, false), (100, true), (100, false)])
+    func finishPlanesMatchTheDefinition(pixels hw: Int, spatial: Bool) {
+        var rng = SeededValues(seed: 17 + UInt64(hw))
+        let (c, n) = (3, 2)
+        let original = rng.array(c * n * hw), identity = rng.array(c * n * hw)
+        let channelMap = rng.array(n * c).map { ($0 + 1) / 2 }, spatialMap = rng.array(n * hw).map { ($0 + 1) / 2 }
+        var x = original
+        x.withUnsafeMutableBufferPointer { xp in
+            let feature = FeatureMap(data: xp.baseAddress!, channels: c, batch: n, height: 1, width: hw)
+            spatialMap.withUnsafeBufferPointer { sp in
+                finishPlanes(feature, channelMap: channelMap, spatialMap: spatial ? sp.baseAddress! : nil, identity: identity,
+                             into: xp.baseAddress!, threads: 2)
+            }
+        }
+        for ch in 0..<c { for b in 0..<n { for p in 0..<hw {
+            let i = (ch * n + b) * hw + p
+            let expected = max(original[i] * channelMap[b * c + ch] * (spatial ? spatialMap[b * hw + p] : 1) + identity[i], 0)
+            #expect(abs(x[i] - expected) <= 1e-6)
+        } } }
     }
 
     @Test(arguments: [(1, 1, 1), (3, 5, 7), (17, 9, 33), (64, 2, 100)])

@@ -50,6 +50,15 @@ void cbam_winograd4_input(const float *d, ptrdiff_t dl, int count, float *v, ptr
 /// to 64; the AVX2 and portable variants read up to 7 floats past `count` in each row of `m`.
 void cbam_winograd4_output(const float *m, ptrdiff_t stride, int count, float bias, int relu, float *rows, ptrdiff_t lr);
 
+/// The end of an attention block on one plane: out[p] = max(f[p]·scale·spatial[p] + identity[p], 0) for p < count,
+/// with spatial[p] taken as 1 when `spatial` is NULL, with the selected instruction set. `out` may be `f`.
+void cbam_attention_finish(const float *f, float scale, const float *spatial, const float *identity, int count,
+                           float *out);
+
+/// The sum and the maximum of x[0 ..< count] in one pass (the maximum of nothing is -infinity), with the selected
+/// instruction set.
+void cbam_sum_and_max(const float *x, int count, float *sum, float *max);
+
 /// "portable", "avx2" or "avx512".
 const char *cbam_isa_name(cbam_isa isa);
 

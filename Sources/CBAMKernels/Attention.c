@@ -1,0 +1,125 @@
+// The attention modules' passes over a feature map's planes: the channel pools (sum and maximum of a plane) and the
+// refine that ends every attention block, out = max(F · M_c · M_s + identity, 0). Both are a stream over memory with
+// a few operations per float; in Swift (compiled for baseline x86-64, 4-float SSE vectors) the refine ran scalar
+// and the pools' two reduction chains waited on their own latency, below what memory delivers.
+#include "CBAMKernels.h"
+#include "Kernels.h"
+
+#include <math.h>
+
+static void finish_portable(const float *f, float scale, const float *spatial, const float *identity, int count,
+                            float *out) {
+    for (int p = 0; p < count; p++) {
+        const float x = f[p] * scale * (spatial != NULL ? spatial[p] : 1.0f) + identity[p];
+        out[p] = x > 0.0f ? x : 0.0f;
+    }
+}
+
+static void sum_and_max_portable(const float *x, int count, float *sum, float *max) {
+    float s[4] = {0, 0, 0, 0}, m[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    int p = 0;
+    for (; p + 4 <= count; p += 4) {
+        for (int j = 0; j < 4; j++) {
+            s[j] += x[p + j];
+            m[j] = x[p + j] > m[j] ? x[p + j] : m[j];
+        }
+    }
+    for (; p < count; p++) {
+        s[0] += x[p];
+        m[0] = x[p] > m[0] ? x[p] : m[0];
+    }
+    *sum = (s[0] + s[1]) + (s[2] + s[3]);
+    const float m01 = m[0] > m[1] ? m[0] : m[1], m23 = m[2] > m[3] ? m[2] : m[3];
+    *max = m01 > m23 ? m01 : m23;
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+__attribute__((target("avx2,fma")))
+static void finish_avx2(const float *f, float scale, const float *spatial, const float *identity, int count,
+                        float *out) {
+    const __m256 s = _mm256_set1_ps(scale), zero = _mm256_setzero_ps();
+    int p = 0;
+    for (; p + 8 <= count; p += 8) {
+        __m256 x = _mm256_mul_ps(_mm256_loadu_ps(f + p), s);
+        if (spatial != NULL) x = _mm256_mul_ps(x, _mm256_loadu_ps(spatial + p));
+        _mm256_storeu_ps(out + p, _mm256_max_ps(_mm256_add_ps(x, _mm256_loadu_ps(identity + p)), zero));
+    }
+    finish_portable(f + p, scale, spatial != NULL ? spatial + p : NULL, identity + p, count - p, out + p);
+}
+
+__attribute__((target("avx2,fma")))
+static void sum_and_max_avx2(const float *x, int count, float *sum, float *max) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, m0 = _mm256_set1_ps(-INFINITY), m1 = m0;
+    int p = 0;
+    for (; p + 16 <= count; p += 16) {
+        const __m256 a = _mm256_loadu_ps(x + p), b = _mm256_loadu_ps(x + p + 8);
+        s0 = _mm256_add_ps(s0, a), s1 = _mm256_add_ps(s1, b);
+        m0 = _mm256_max_ps(m0, a), m1 = _mm256_max_ps(m1, b);
+    }
+    float lanes[8], tops[8], restSum, restMax;
+    _mm256_storeu_ps(lanes, _mm256_add_ps(s0, s1));
+    _mm256_storeu_ps(tops, _mm256_max_ps(m0, m1));
+    sum_and_max_portable(x + p, count - p, &restSum, &restMax);
+    float total = restSum, top = restMax;
+    for (int j = 0; j < 8; j++) {
+        total += lanes[j];
+        top = tops[j] > top ? tops[j] : top;
+    }
+    *sum = total, *max = top;
+}
+
+__attribute__((target("avx512f")))
+static void finish_avx512(const float *f, float scale, const float *spatial, const float *identity, int count,
+                          float *out) {
+    const __m512 s = _mm512_set1_ps(scale), zero = _mm512_setzero_ps();
+    for (int p = 0; p < count; p += 16) {
+        const __mmask16 lanes = count - p >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (count - p)) - 1);
+        __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, f + p), s);
+        if (spatial != NULL) x = _mm512_mul_ps(x, _mm512_maskz_loadu_ps(lanes, spatial + p));
+        x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(lanes, identity + p));
+        _mm512_mask_storeu_ps(out + p, lanes, _mm512_max_ps(x, zero));
+    }
+}
+
+__attribute__((target("avx512f")))
+static void sum_and_max_avx512(const float *x, int count, float *sum, float *max) {
+    const __m512 lowest = _mm512_set1_ps(-INFINITY);
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, m0 = lowest, m1 = lowest;
+    int p = 0;
+    for (; p + 32 <= count; p += 32) {
+        const __m512 a = _mm512_loadu_ps(x + p), b = _mm512_loadu_ps(x + p + 16);
+        s0 = _mm512_add_ps(s0, a), s1 = _mm512_add_ps(s1, b);
+        m0 = _mm512_max_ps(m0, a), m1 = _mm512_max_ps(m1, b);
+    }
+    for (; p < count; p += 16) {
+        const __mmask16 lanes = count - p >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (count - p)) - 1);
+        s0 = _mm512_add_ps(s0, _mm512_maskz_loadu_ps(lanes, x + p));
+        m0 = _mm512_max_ps(m0, _mm512_mask_loadu_ps(lowest, lanes, x + p));
+    }
+    *sum = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+    *max = _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+}
+#endif
+
+void cbam_attention_finish(const float *f, float scale, const float *spatial, const float *identity, int count,
+                           float *out) {
+    switch (cbam_isa_selected()) {
+#if defined(__x86_64__)
+    case CBAM_ISA_AVX512: finish_avx512(f, scale, spatial, identity, count, out); return;
+    case CBAM_ISA_AVX2: finish_avx2(f, scale, spatial, identity, count, out); return;
+#endif
+    default: finish_portable(f, scale, spatial, identity, count, out); return;
+    }
+}
+
+void cbam_sum_and_max(const float *x, int count, float *sum, float *max) {
+    switch (cbam_isa_selected()) {
+#if defined(__x86_64__)
+    case CBAM_ISA_AVX512: sum_and_max_avx512(x, count, sum, max); return;
+    case CBAM_ISA_AVX2: sum_and_max_avx2(x, count, sum, max); return;
+#endif
+    default: sum_and_max_portable(x, count, sum, max); return;
+    }
+}
