@@ -1,3 +1,5 @@
+import CBAMKernels
+
 /// CBAM's spatial attention (Woo et al., eq. 3): `M_s(F) = σ(f^{k×k}([AvgPool_c(F); MaxPool_c(F)]))`,
 /// pools across channels, then one k×k convolution from 2 channels to 1. The authors' layout (a BatchNorm after
 /// the convolution, pools in the order (max, mean)) is folded into this form at load.
@@ -114,82 +116,11 @@ struct SpatialAttention {
 }
 
 /// CBAM's pools across channels of `F' = scale ⊗ F` for the pixels `pixels` of one image: `mean[p]`, `max[p]`
-/// over channels, for p in `pixels` (a range whose start is a multiple of 8, or the whole plane).
-///
-/// Blocks of `meanAndMaxBlock` pixels, four channels at a time, the block's sums and maxima in `mean` and `max`
-/// (in L1): each plane is read in runs of 2 KB, which the prefetchers follow. (Eight pixels across every channel
-/// at a time, the order before, read 32 bytes from each of C planes in turn, C pages and C streams at once.)
+/// over channels, for p in `pixels` (the kernel, `cbam_channel_mean_and_max`, in blocks of 512 pixels, four
+/// channels at a time).
 func channelMeanAndMax(_ feature: FeatureMap, image: Int, pixels: Range<Int>, scale: UnsafePointer<Float>,
                        mean: UnsafeMutablePointer<Float>, max top: UnsafeMutablePointer<Float>) {
     let (n, hw, c) = (feature.batch, feature.pixels, feature.channels)
-    let planes = UnsafePointer(feature.data + image * hw)
-    let planeStride = n * hw
-    var start = pixels.lowerBound
-    while start < pixels.upperBound {
-        let end = Swift.min(pixels.upperBound, start + meanAndMaxBlock)
-        fill(mean + start, with: 0, count: end - start)
-        fill(top + start, with: -.infinity, count: end - start)
-        var ch = 0
-        while ch + 4 <= c {
-            let x0 = planes + ch * planeStride, x1 = x0 + planeStride, x2 = x1 + planeStride, x3 = x2 + planeStride
-            let (s0, s1, s2, s3) = (scale[ch], scale[ch + 1], scale[ch + 2], scale[ch + 3])
-            var p = start
-            while p + 8 <= end {
-                let (v0, v1, v2, v3) = (load8(x0 + p) * s0, load8(x1 + p) * s1, load8(x2 + p) * s2, load8(x3 + p) * s3)
-                store8(load8(mean + p) + ((v0 + v1) + (v2 + v3)), mean + p)
-                store8(larger(larger(load8(top + p), larger(v0, v1)), larger(v2, v3)), top + p)
-                p += 8
-            }
-            while p < end {
-                let (v0, v1, v2, v3) = (x0[p] * s0, x1[p] * s1, x2[p] * s2, x3[p] * s3)
-                mean[p] += (v0 + v1) + (v2 + v3)
-                top[p] = Swift.max(top[p], Swift.max(Swift.max(v0, v1), Swift.max(v2, v3)))
-                p += 1
-            }
-            ch += 4
-        }
-        while ch < c {
-            let x = planes + ch * planeStride, s = scale[ch]
-            for p in start..<end {
-                let v = x[p] * s
-                mean[p] += v
-                top[p] = Swift.max(top[p], v)
-            }
-            ch += 1
-        }
-        let inverse = 1 / Float(c)
-        for p in start..<end { mean[p] *= inverse }
-        start = end
-    }
-}
-
-/// Pixels per block of `channelMeanAndMax`: 2 KB of each plane, 4 KB of sums and maxima.
-let meanAndMaxBlock = 512
-
-@inline(__always)
-private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
-
-@inline(__always)
-private func load8(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
-
-@inline(__always)
-private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
-}
-
-/// The larger of `a` and `b`, lane by lane.
-@inline(__always)
-private func larger(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: b .> a) }
-
-/// `y[i] += a · x[i]`.
-@inline(__always)
-func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
-    var i = 0
-    while i + 8 <= count {
-        let xv = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-        let yv = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
-        UnsafeMutableRawPointer(y + i).storeBytes(of: yv + a * xv, as: SIMD8<Float>.self)
-        i += 8
-    }
-    while i < count { y[i] += a * x[i]; i += 1 }
+    cbam_channel_mean_and_max(feature.data + image * hw + pixels.lowerBound, n * hw, Int32(c), scale, Int32(pixels.count),
+                              mean + pixels.lowerBound, top + pixels.lowerBound)
 }

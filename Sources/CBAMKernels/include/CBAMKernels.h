@@ -59,6 +59,11 @@ void cbam_attention_finish(const float *f, float scale, const float *spatial, co
 /// instruction set.
 void cbam_sum_and_max(const float *x, int count, float *sum, float *max);
 
+/// CBAM's spatial pools over `count` pixels of one image: mean[p] and max[p] over c < channels of
+/// planes[c·stride + p]·scale[c], with the selected instruction set.
+void cbam_channel_mean_and_max(const float *planes, ptrdiff_t stride, int channels, const float *scale, int count,
+                               float *mean, float *max);
+
 /// "portable", "avx2" or "avx512".
 const char *cbam_isa_name(cbam_isa isa);
 
