@@ -204,11 +204,13 @@ import Testing
         } }
     }
 
-    /// `relu(F ⊗ M_c (⊗ M_s) + identity)`, with and without a spatial map, written over F as the blocks do.
-    @Test(arguments: [(1, true), (7, true), (49, true), (49, false), (100, true), (100, false)])
-    func finishPlanesMatchTheDefinition(pixels hw: Int, spatial: Bool) {
+    /// `relu(F ⊗ M_c (⊗ M_s) + identity)`, with and without a spatial map, written over F as the blocks do, on two
+    /// threads: split by channels, and (one image of 200 pixels) by pixels.
+    @Test(arguments: [(1, true, 2), (7, true, 2), (49, true, 2), (49, false, 2), (100, true, 2), (100, false, 2),
+                      (200, true, 1), (200, false, 1)])
+    func finishPlanesMatchTheDefinition(pixels hw: Int, spatial: Bool, batch n: Int) {
         var rng = SeededValues(seed: 17 + UInt64(hw))
-        let (c, n) = (3, 2)
+        let c = 3
         let original = rng.array(c * n * hw), identity = rng.array(c * n * hw)
         let channelMap = rng.array(n * c).map { ($0 + 1) / 2 }, spatialMap = rng.array(n * hw).map { ($0 + 1) / 2 }
         var x = original
