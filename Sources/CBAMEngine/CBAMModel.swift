@@ -84,14 +84,17 @@ public final class CBAMModel: Sendable {
 
     /// `forward` with the batch split into `slices` parts run concurrently, each on one thread; a single slice
     /// splits its layers over `BLASThreads.count` threads instead, unless the pass is too small to pay for that.
+    /// Each slice runs as passes of at most `imagesPerPass` images (default: `imagesPerPass(height:width:)`).
     func forward(_ input: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int, attention: Bool,
-                 slices: Int) throws(ModelError) -> ForwardResult {
+                 slices: Int, imagesPerPass: Int? = nil) throws(ModelError) -> ForwardResult {
         _ = BLASThreads.pinOpenBLAS
         let slices = max(1, min(slices, batch))
+        let most = max(1, imagesPerPass ?? self.imagesPerPass(height: height, width: width))
         return withWorkspaces(slices) { workspaces in
             if slices == 1 {
                 let pass = run(input.baseAddress!, batch: batch, height: height, width: width, attention: attention,
-                               threads: singleSliceThreads(batch: batch, height: height, width: width), in: workspaces[0])
+                               threads: singleSliceThreads(batch: batch, height: height, width: width), imagesPerPass: most,
+                               in: workspaces[0])
                 return ForwardResult(numClasses: numClasses, logits: pass.logits, attention: pass.attention)
             }
             let perImage = 3 * height * width
@@ -101,7 +104,7 @@ public final class CBAMModel: Sendable {
             passes.withUnsafeMutableBufferPointer { passes in
                 parallelFor(slices, threads: slices) { i, _ in
                     passes[i] = run(input.baseAddress! + bounds[i] * perImage, batch: bounds[i + 1] - bounds[i], height: height,
-                                    width: width, attention: attention, threads: 1, in: workspaces[i])
+                                    width: width, attention: attention, threads: 1, imagesPerPass: most, in: workspaces[i])
                 }
             }
             return ForwardResult(numClasses: numClasses, logits: passes.flatMap(\.logits), attention: passes.flatMap(\.attention))
@@ -114,15 +117,37 @@ public final class CBAMModel: Sendable {
         Double(batch * height * width) * multiplyAddsPerPixel < Self.multithreadingThreshold ? 1 : BLASThreads.count
     }
 
-    /// The execution-plan keys of the slices `forward` cuts a batch of this shape into (see `forward`).
+    /// Images per pass: as many as keep the pass's largest activation within `passActivation` floats, at least one.
+    /// A larger batch runs as several passes, one after another: per image, a pass whose activations stay in the
+    /// caches is faster than one whose layers stream them through memory.
+    func imagesPerPass(height: Int, width: Int) -> Int {
+        max(1, Self.passActivation / memoryPlan(batch: 1, height: height, width: width).activation)
+    }
+
+    /// 2 MB of floats. Measured per image, one thread, alternating runs of `cbam-bench` (docs/engine-performance.md):
+    /// CBAM-ResNet-50 at 224x224 (3.2 MB of activation per image) 72.6 ms at batch 1 or 2, 76.9 at batch 8; the
+    /// default model (256 KB) 1.83 ms at batch 8 or 16, 1.91 at 4, 1.95-2.0 at 64; CBAM-ResNet-20 (64 KB) 0.64 ms at
+    /// batch 4-8, 0.66 at 16, 0.69 at 32, 0.76 at 64.
+    static let passActivation = 1 << 19
+
+    /// The batch sizes of the passes a slice of `batch` images runs as: as even as `most` images a pass allows.
+    static func passSizes(batch: Int, most: Int) -> [Int] {
+        let passes = (batch + most - 1) / most
+        return (0..<passes).map { ($0 + 1) * batch / passes - $0 * batch / passes }
+    }
+
+    /// The execution-plan keys of the passes `forward` cuts a batch of this shape into (see `forward`).
     func passKeys(batch: Int, height: Int, width: Int) -> [ExecutionPlan.Key] {
         let slices = max(1, min(batch, BLASThreads.count))
+        let most = imagesPerPass(height: height, width: width)
         if slices == 1 {
-            return [.init(batch: batch, height: height, width: width,
-                          threads: singleSliceThreads(batch: batch, height: height, width: width))]
+            let threads = singleSliceThreads(batch: batch, height: height, width: width)
+            return Self.passSizes(batch: batch, most: most).map { .init(batch: $0, height: height, width: width, threads: threads) }
         }
-        return (0..<slices).map { i in
-            .init(batch: (i + 1) * batch / slices - i * batch / slices, height: height, width: width, threads: 1)
+        return (0..<slices).flatMap { i in
+            Self.passSizes(batch: (i + 1) * batch / slices - i * batch / slices, most: most).map {
+                ExecutionPlan.Key(batch: $0, height: height, width: width, threads: 1)
+            }
         }
     }
 
@@ -136,6 +161,25 @@ public final class CBAMModel: Sendable {
         while taken.count < count { taken.append(Workspace()) }
         defer { pool.withLock { $0.append(contentsOf: taken.reversed()) } }
         return body(taken)
+    }
+
+    /// `batch` images as passes of at most `imagesPerPass` images, one after another in `workspace`.
+    func run(_ input: UnsafePointer<Float>, batch: Int, height: Int, width: Int, attention: Bool, threads: Int,
+             imagesPerPass most: Int, in workspace: Workspace) -> (logits: [Float], attention: [[AttentionMap]]) {
+        let sizes = Self.passSizes(batch: batch, most: most)
+        if sizes.count == 1 {
+            return run(input, batch: batch, height: height, width: width, attention: attention, threads: threads, in: workspace)
+        }
+        var result: (logits: [Float], attention: [[AttentionMap]]) = ([], [])
+        var first = 0
+        for size in sizes {
+            let pass = run(input + first * 3 * height * width, batch: size, height: height, width: width, attention: attention,
+                           threads: threads, in: workspace)
+            result.logits += pass.logits
+            result.attention += pass.attention
+            first += size
+        }
+        return result
     }
 
     /// One forward pass of `batch` images through the network in `workspace`, its convolutions on `threads` threads.

@@ -47,6 +47,37 @@ import Testing
         #expect(model.workspaces.count == fixture.batch)
     }
 
+    /// The batch run as passes of fewer images, one after another in one workspace (as a batch whose activations
+    /// would outgrow the caches runs), on one slice and on two, gives PyTorch's results, each image in its place.
+    @Test(arguments: ParityFixture.names)
+    func batchRunAsSeveralPassesMatchesPyTorch(_ name: String) throws {
+        let fixture = try ParityFixture(name)
+        let model = try CBAMModel.load(directory: fixture.directory)
+        for (slices, most) in [(1, 1), (1, fixture.batch - 1), (2, 1)] {
+            let result = try fixture.input.values.withUnsafeBufferPointer {
+                try model.forward($0, batch: fixture.batch, height: fixture.height, width: fixture.width, attention: true,
+                                  slices: slices, imagesPerPass: most)
+            }
+            try expectParity(result, fixture, model: model)
+        }
+        #expect(CBAMModel.passSizes(batch: 8, most: 3) == [2, 3, 3])
+        #expect(CBAMModel.passSizes(batch: 8, most: 8) == [8])
+        #expect(CBAMModel.passSizes(batch: 1, most: 4) == [1])
+    }
+
+    /// The passes a batch runs as keep their largest activation within the budget: one image at a time where a
+    /// single image's activations exceed it.
+    @Test func imagesPerPassFollowTheActivationBudget() throws {
+        let model = try CBAMModel.load(directory: ParityFixture.directory("bottleneck_imagenet"))
+        for size in [32, 97, 224] {
+            let perImage = model.memoryPlan(batch: 1, height: size, width: size).activation
+            let most = model.imagesPerPass(height: size, width: size)
+            #expect(most >= 1)
+            #expect(most == 1 || model.memoryPlan(batch: most, height: size, width: size).activation <= CBAMModel.passActivation)
+            #expect(perImage * (most + 1) > CBAMModel.passActivation)
+        }
+    }
+
     /// One slice whose layers (convolutions, attention pools, the refine) are split over 2 and 3 threads of the
     /// worker pool gives the same results as PyTorch.
     @Test(arguments: ParityFixture.names)
