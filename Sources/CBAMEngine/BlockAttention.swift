@@ -112,11 +112,12 @@ func finishPlanes(_ feature: FeatureMap, channelMap: UnsafePointer<Float>, spati
 
 /// The same on `pixels` of one channel's plane of one image.
 @inline(__always)
-func finishPlane(_ feature: FeatureMap, image: Int, channel ch: Int, pixels: Range<Int>, channelMap: UnsafePointer<Float>,
-                 spatialMap: UnsafePointer<Float>?, identity: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) {
+func finishPlane(_ feature: FeatureMap, image: Int, channel ch: Int, pixels: Range<Int>,
+                 channelMap: UnsafePointer<Float>, spatialMap: UnsafePointer<Float>?, identity: UnsafePointer<Float>,
+                 into output: UnsafeMutablePointer<Float>) {
     let (n, c, hw) = (feature.batch, feature.channels, feature.pixels)
     let mc = channelMap[image * c + ch]
     let offset = (ch * n + image) * hw + pixels.lowerBound
-    cbam_attention_finish(feature.data + offset, mc, spatialMap.map { $0 + image * hw + pixels.lowerBound }, identity + offset,
-                          Int32(pixels.count), output + offset)
+    let spatial = spatialMap.map { $0 + image * hw + pixels.lowerBound }
+    cbam_attention_finish(feature.data + offset, mc, spatial, identity + offset, Int32(pixels.count), output + offset)
 }

@@ -34,8 +34,8 @@ struct CBAM {
         parallelFor(n, threads: threads) { image, _ in
             spatial.map(feature, image: image, channelMap: channelMap + image * c, into: spatialMap + image * hw, scratch: work)
             for ch in 0..<c {
-                finishPlane(feature, image: image, channel: ch, pixels: 0..<hw, channelMap: channelMap, spatialMap: spatialMap, identity: identity,
-                            into: output)
+                finishPlane(feature, image: image, channel: ch, pixels: 0..<hw, channelMap: channelMap, spatialMap: spatialMap,
+                            identity: identity, into: output)
             }
         }
     }

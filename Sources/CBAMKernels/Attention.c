@@ -1,8 +1,9 @@
 // The attention modules' passes over a feature map's planes: the channel pools (sum and maximum of a plane), the
 // spatial pools (mean and maximum across channels, pixel by pixel) and the refine that ends every attention block,
-// out = max(F · M_c · M_s + identity, 0). Each is a stream over memory with a few operations per float; in Swift (compiled for baseline x86-64, 4-float SSE vectors) the refine ran scalar,
-// the channel pools' two reduction chains waited on their own latency, below what memory delivers, and the spatial
-// pools ran at a quarter of an AVX-512 vector.
+// out = max(F · M_c · M_s + identity, 0). Each is a stream over memory with a few operations per float. In Swift
+// (built for baseline x86-64, 4-float SSE vectors) the refine ran scalar, the channel pools' two reduction chains
+// waited on their own latency, below what memory delivers, and the spatial pools ran at a quarter of an AVX-512
+// vector.
 #include "CBAMKernels.h"
 #include "Kernels.h"
 
@@ -76,10 +77,14 @@ static void mean_and_max_avx2(const float *planes, ptrdiff_t stride, int channel
             const __m256 s0 = _mm256_set1_ps(scale[c]), s1 = _mm256_set1_ps(scale[c + 1]);
             const __m256 s2 = _mm256_set1_ps(scale[c + 2]), s3 = _mm256_set1_ps(scale[c + 3]);
             for (int p = start; p < end; p += 8) {
-                const __m256 v0 = _mm256_mul_ps(_mm256_loadu_ps(x0 + p), s0), v1 = _mm256_mul_ps(_mm256_loadu_ps(x1 + p), s1);
-                const __m256 v2 = _mm256_mul_ps(_mm256_loadu_ps(x2 + p), s2), v3 = _mm256_mul_ps(_mm256_loadu_ps(x3 + p), s3);
-                _mm256_storeu_ps(mean + p, _mm256_add_ps(_mm256_loadu_ps(mean + p), _mm256_add_ps(_mm256_add_ps(v0, v1), _mm256_add_ps(v2, v3))));
-                _mm256_storeu_ps(max + p, _mm256_max_ps(_mm256_loadu_ps(max + p), _mm256_max_ps(_mm256_max_ps(v0, v1), _mm256_max_ps(v2, v3))));
+                const __m256 v0 = _mm256_mul_ps(_mm256_loadu_ps(x0 + p), s0);
+                const __m256 v1 = _mm256_mul_ps(_mm256_loadu_ps(x1 + p), s1);
+                const __m256 v2 = _mm256_mul_ps(_mm256_loadu_ps(x2 + p), s2);
+                const __m256 v3 = _mm256_mul_ps(_mm256_loadu_ps(x3 + p), s3);
+                const __m256 sum = _mm256_add_ps(_mm256_add_ps(v0, v1), _mm256_add_ps(v2, v3));
+                const __m256 top = _mm256_max_ps(_mm256_max_ps(v0, v1), _mm256_max_ps(v2, v3));
+                _mm256_storeu_ps(mean + p, _mm256_add_ps(_mm256_loadu_ps(mean + p), sum));
+                _mm256_storeu_ps(max + p, _mm256_max_ps(_mm256_loadu_ps(max + p), top));
             }
         }
         for (; c < channels; c++) {
