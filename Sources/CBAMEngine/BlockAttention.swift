@@ -86,11 +86,9 @@ enum BlockAttention {
 func finishPlanes(_ feature: FeatureMap, channelMap: UnsafePointer<Float>, spatialMap: UnsafePointer<Float>?,
                   identity: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, threads: Int) {
     let (n, hw) = (feature.batch, feature.pixels)
-    if threads > 1 && n < threads && n * hw >= 64 * threads {
-        // Parts of whole 16-float vectors, so that no two threads write one cache line.
-        let vectors = (hw + 15) / 16
+    if n < threads && !Conv2D.sharesOutputChannels(columns: n * hw, threads: threads) {
         parallelFor(threads, threads: threads) { part, _ in
-            let pixels = min(hw, part * vectors / threads * 16)..<min(hw, (part + 1) * vectors / threads * 16)
+            let pixels = alignedPart(part, of: threads, count: hw, multiple: 16)
             for ch in 0..<feature.channels {
                 for image in 0..<n {
                     finishPlane(feature, image: image, channel: ch, pixels: pixels, channelMap: channelMap,

@@ -94,7 +94,7 @@ struct Conv2D: Sendable {
         guard needsColumns else { return 0 }
         let (oh, ow) = outputSize(height: height, width: width)
         let depth = inChannels * kernel * kernel
-        if sharesOutputChannels(columns: batch * oh * ow, threads: threads) { return depth * batch * oh * ow }
+        if Self.sharesOutputChannels(columns: batch * oh * ow, threads: threads) { return depth * batch * oh * ow }
         return depth * rowsPerTile(rows: batch * oh, width: ow, depth: depth, threads: threads) * ow
     }
 
@@ -132,7 +132,7 @@ struct Conv2D: Sendable {
         let out = FeatureMap(data: output, channels: outChannels, batch: input.batch, height: oh, width: ow)
         let k = inChannels * kernel * kernel
         let rows = input.batch * oh
-        if sharesOutputChannels(columns: out.plane, threads: buffers.count) {
+        if Self.sharesOutputChannels(columns: out.plane, threads: buffers.count) {
             // Few columns (a 4x4 or 7x7 map at batch 1): column tiles would leave each thread a few, partly filled
             // vectors and all of the weights to read, so the threads share the output channels instead, each with
             // every column (unfolded by each thread into its own buffer: a small map's columns are a few KB).
@@ -175,7 +175,7 @@ struct Conv2D: Sendable {
 
     /// Whether a pass on `threads` threads splits the output channels rather than the output columns: with fewer
     /// than 64 columns per thread (one AVX-512 tile's width).
-    func sharesOutputChannels(columns: Int, threads: Int) -> Bool { threads > 1 && columns < 64 * threads }
+    static func sharesOutputChannels(columns: Int, threads: Int) -> Bool { threads > 1 && columns < 64 * threads }
 
     /// Output columns per tile: the tile's unfolded input (`depth` × columns floats) about 1 MB, so it stays in L2,
     /// but at least 128 columns.

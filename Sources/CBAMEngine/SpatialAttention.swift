@@ -28,8 +28,7 @@ struct SpatialAttention {
         let parts = n >= threads ? 1 : threads
         parallelFor(n * parts, threads: threads) { task, _ in
             let (image, part) = task.quotientAndRemainder(dividingBy: parts)
-            let groups = (hw + 7) / 8
-            let pixels = min(hw, part * groups / parts * 8)..<min(hw, (part + 1) * groups / parts * 8)
+            let pixels = alignedPart(part, of: parts, count: hw, multiple: 8)
             let (mean, mx) = pools(scratch, image: image, feature)
             channelMeanAndMax(feature, image: image, pixels: pixels, scale: channelMap + image * c,
                               mean: mean, max: mx)

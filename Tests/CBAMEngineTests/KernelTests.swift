@@ -228,6 +228,20 @@ import Testing
         } } }
     }
 
+    /// A plane's pixels cut between threads: the parts follow one another without gaps, cover the plane, and every
+    /// cut but the plane's end falls on a whole group.
+    @Test(arguments: [(200, 2, 16), (49, 2, 16), (7, 3, 8), (1024, 3, 8), (5, 4, 16)])
+    func alignedPartsCoverThePlane(count: Int, parts: Int, multiple: Int) {
+        var next = 0
+        for part in 0..<parts {
+            let range = alignedPart(part, of: parts, count: count, multiple: multiple)
+            #expect(range.lowerBound == next)
+            #expect(range.upperBound == count || range.upperBound % multiple == 0)
+            next = range.upperBound
+        }
+        #expect(next == count)
+    }
+
     @Test(arguments: [(1, 1, 1), (3, 5, 7), (17, 9, 33), (64, 2, 100)])
     func gemmShapesAndTransposes(_ shape: (Int, Int, Int)) {
         let (m, n, k) = shape
