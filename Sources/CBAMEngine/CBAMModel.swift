@@ -125,9 +125,9 @@ public final class CBAMModel: Sendable {
     }
 
     /// 2 MB of floats. Measured per image, one thread, alternating runs of `cbam-bench` (docs/engine-performance.md):
-    /// CBAM-ResNet-50 at 224x224 (3.2 MB of activation per image) 72.6 ms at batch 1 or 2, 76.9 at batch 8; the
-    /// default model (192 KB) 1.83 ms at batch 8 or 16, 1.91 at 4, 1.95-2.0 at 64; CBAM-ResNet-20 (64 KB) 0.64 ms at
-    /// batch 4-8, 0.66 at 16, 0.69 at 32, 0.76 at 64.
+    /// CBAM-ResNet-50 at 224x224 (3.2 MB of activation per image) 73.0 ms at batch 1, 72.3 at 2, 76.9 at 8; the
+    /// default model (192 KB) 1.91 ms at batch 4, 1.83 at 8, 1.86 at 16, 2.02 at 64; CBAM-ResNet-20 (64 KB) 0.65 ms
+    /// at batch 4, 0.64 at 8, 0.66 at 16, 0.69 at 32, 0.76 at 64.
     static let passActivation = 1 << 19
 
     /// The batch sizes of the passes a slice of `batch` images runs as: as even as `most` images a pass allows.
