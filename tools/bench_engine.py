@@ -15,6 +15,10 @@ timed passes. PyTorch runs under torch.inference_mode with torch.set_num_threads
 with intra_op_num_threads=threads and all graph optimisations; the engine with `cbam-bench --threads`.
 Before timing, the engine's logits are checked against PyTorch's on the same input. Besides wall-clock time the
 table gives process CPU time (all threads), which a machine shared with other jobs disturbs less.
+Two more columns show what the medians hide: the lowest and highest ORT / engine of single rounds (each round's
+medians, the engines timed seconds apart), and in the CPU table the engine's CPU / (wall x threads) over all of its
+timed passes together (above 1: it kept more cores busy than it was given; a ratio of per-pass medians, from
+different passes, and the lag with which Linux adds up a running thread's CPU time could put it above 1 by chance).
 `--before BIN` times a second cbam-bench (an earlier commit's build) in the same rounds, so that a change is
 measured side by side with its baseline and the peers.
 """
@@ -184,6 +188,8 @@ def main() -> None:
                 sessions[name] = ort.InferenceSession(str(onnx), options, providers=["CPUExecutionProvider"])
         times: dict[tuple[str, int], dict[str, list[float]]] = {c: {e: [] for e in engines} for c in cases}
         cpu: dict[tuple[str, int], dict[str, list[float]]] = {c: {e: [] for e in engines} for c in cases}
+        # Per case and table: ORT / engine of each round's medians.
+        per_round: dict[tuple[str, int], dict[str, list[float]]] = {c: {"wall": [], "cpu": []} for c in cases}
         for round_ in range(args.rounds):
             for name, batch in cases:
                 directory, model, size, _ = models[name]
@@ -191,9 +197,12 @@ def main() -> None:
                 x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(round_))
                 t, c = times[(name, batch)], cpu[(name, batch)]
 
+                medians: dict[str, tuple[float, float]] = {}
+
                 def record(engine: str, measured: tuple[list[float], list[float]]) -> None:
                     t[engine] += measured[0]
                     c[engine] += measured[1]
+                    medians[engine] = (statistics.median(measured[0]), statistics.median(measured[1]))
 
                 record("swift", time_swift(args.bin, directory, batch, size, threads, args.warmup, args.iterations))
                 if args.before:
@@ -203,28 +212,36 @@ def main() -> None:
                 if session is not None:
                     xn = x.numpy()
                     record("ort", time_calls(lambda: session.run(None, {"input": xn}), args.warmup, args.iterations))
+                    per_round[(name, batch)]["wall"].append(medians["ort"][0] / medians["swift"][0])
+                    per_round[(name, batch)]["cpu"].append(medians["ort"][1] / medians["swift"][1])
                 print(f"threads {threads} round {round_ + 1}/{args.rounds} {name} batch {batch}: "
                       + ", ".join(f"{k} {statistics.median(v):.2f} ms" for k, v in t.items() if v), file=sys.stderr)
-        results.append((threads, os.getloadavg()[0], times, cpu))
+        results.append((threads, os.getloadavg()[0], times, cpu, per_round))
         del sessions
 
     print(f"\n{cpu_description()}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, "
           f"onnxruntime {ort.__version__}; median of {args.rounds}x{args.iterations} passes; ratios > 1: engine faster\n")
-    for threads, load, times, cpu in results:
+    for threads, load, times, cpu, per_round in results:
         print(f"### threads = {threads} (load average {load:.1f} at the end)\n")
-        for title, table in (("wall-clock", times), ("process CPU time", cpu)):
+        for title, key, table in (("wall-clock", "wall", times), ("process CPU time", "cpu", cpu)):
             print(f"{title}:\n")
             before = " engine before (ms) |" if args.before else ""
+            busy = " engine CPU / (wall x threads) |" if key == "cpu" else ""
             print(f"| model | input | engine (ms) |{before} PyTorch (ms) | ONNX Runtime (ms) | PyTorch / engine | ORT / engine |"
-                  + (" ORT / before |" if args.before else ""))
-            print("|---|---|---:|" + ("---:|" if args.before else "") + "---:|---:|---:|---:|" + ("---:|" if args.before else ""))
+                  + " ORT / engine, rounds |" + (" ORT / before |" if args.before else "") + busy)
+            print("|---|---|---:|" + ("---:|" if args.before else "") + "---:|---:|---:|---:|---:|"
+                  + ("---:|" if args.before else "") + ("---:|" if busy else ""))
             for (name, batch), t in table.items():
                 size = MODELS[name][1]
                 s, p = statistics.median(t["swift"]), statistics.median(t["torch"])
                 o = statistics.median(t["ort"]) if t["ort"] else float("nan")
                 b = statistics.median(t["before"]) if t["before"] else None
+                spread = per_round[(name, batch)][key]
+                rounds = f"{min(spread):.2f}-{max(spread):.2f}x" if spread else "-"
+                load_ratio = sum(cpu[(name, batch)]["swift"]) / (sum(times[(name, batch)]["swift"]) * threads)
                 print(f"| {name} | {batch}x3x{size}x{size} | {s:.2f} |" + (f" {b:.2f} |" if b else "")
-                      + f" {p:.2f} | {o:.2f} | {p / s:.2f}x | {o / s:.2f}x |" + (f" {o / b:.2f}x |" if b else ""))
+                      + f" {p:.2f} | {o:.2f} | {p / s:.2f}x | {o / s:.2f}x | {rounds} |" + (f" {o / b:.2f}x |" if b else "")
+                      + (f" {load_ratio:.3f} |" if busy else ""))
             print()
 
 
