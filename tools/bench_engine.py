@@ -17,8 +17,9 @@ Before timing, the engine's logits are checked against PyTorch's on the same inp
 table gives process CPU time (all threads), which a machine shared with other jobs disturbs less.
 Two more columns show what the medians hide: the lowest and highest ORT / engine of single rounds (each round's
 medians, the engines timed seconds apart), and in the CPU table the engine's CPU / (wall x threads) over all of its
-timed passes together (above 1: it kept more cores busy than it was given; a ratio of per-pass medians, from
-different passes, and the lag with which Linux adds up a running thread's CPU time could put it above 1 by chance).
+timed passes together (above 1: it kept more cores busy than it was given). Sums, because the medians of CPU and
+wall time come from different passes; in a cell of a few milliseconds in all, the ratio can still be a few percent
+off, as Linux adds another core's thread's CPU time to the process in steps of a scheduler tick.
 `--before BIN` times a second cbam-bench (an earlier commit's build) in the same rounds, so that a change is
 measured side by side with its baseline and the peers.
 """
@@ -238,10 +239,10 @@ def main() -> None:
                 b = statistics.median(t["before"]) if t["before"] else None
                 spread = per_round[(name, batch)][key]
                 rounds = f"{min(spread):.2f}-{max(spread):.2f}x" if spread else "-"
-                load_ratio = sum(cpu[(name, batch)]["swift"]) / (sum(times[(name, batch)]["swift"]) * threads)
+                busy_ratio = sum(cpu[(name, batch)]["swift"]) / (sum(times[(name, batch)]["swift"]) * threads)
                 print(f"| {name} | {batch}x3x{size}x{size} | {s:.2f} |" + (f" {b:.2f} |" if b else "")
                       + f" {p:.2f} | {o:.2f} | {p / s:.2f}x | {o / s:.2f}x | {rounds} |" + (f" {o / b:.2f}x |" if b else "")
-                      + (f" {load_ratio:.3f} |" if busy else ""))
+                      + (f" {busy_ratio:.3f} |" if busy else ""))
             print()
 
 
