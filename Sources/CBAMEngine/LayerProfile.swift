@@ -1,3 +1,4 @@
+import CBAMKernels
 import Dispatch
 
 /// What a part of the forward pass is, for `CBAMModel.profile`.
@@ -79,8 +80,8 @@ extension CBAMModel {
     }
 }
 
-/// GFLOP/s of OpenBLAS's sgemm on one thread for `size`³ (the best of `iterations`): this machine's practical peak,
-/// against which `CBAMModel.profile`'s rates can be read.
+/// GFLOP/s of OpenBLAS's sgemm on one thread for `size`³ (the best of `iterations`): a well-known GEMM's practical
+/// rate, against which `CBAMModel.profile`'s rates can be read (beside `measureFMAPeak`, the core's own limit).
 public func measureSGEMM(size: Int = 1024, iterations: Int = 5) -> Double {
     _ = BLASThreads.pinOpenBLAS
     let a = [Float](repeating: 0.5, count: size * size), b = [Float](repeating: 0.25, count: size * size)
@@ -99,4 +100,18 @@ public func measureSGEMM(size: Int = 1024, iterations: Int = 5) -> Double {
         }
     }
     return 2 * Double(size * size * size) / Double(best)
+}
+
+/// GFLOP/s of one core's multiply-adds with the kernels' instruction set, nothing read from memory (the best of
+/// `iterations` runs of `cbam_fma_chains`): the physical limit of every convolution's GEMM on one thread.
+public func measureFMAPeak(steps: Int = 20_000_000, iterations: Int = 3) -> Double {
+    var best = 0.0
+    for _ in 0..<iterations {
+        var sum: Float = 0
+        let start = DispatchTime.now().uptimeNanoseconds
+        let flops = cbam_fma_chains(steps, &sum)
+        let elapsed = DispatchTime.now().uptimeNanoseconds - start
+        best = max(best, flops / Double(max(elapsed, 1)))
+    }
+    return best
 }

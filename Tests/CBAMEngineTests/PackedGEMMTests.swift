@@ -93,4 +93,21 @@ struct PackedGEMMTests {
         #expect(covered.allSatisfy { $0 == 1 }, "rows covered \(covered)")
         #expect(split == whole)
     }
+
+    /// The multiply-add peak's chains (`cbam-bench --profile`) on every instruction set: they report 2 operations a
+    /// lane, chain and step (4, 8 or 16 lanes), and after n steps chain i holds x = x·0.5 + 1 applied n times to i/16,
+    /// 2 − (2 − i/16)·0.5ⁿ, in every lane: each chain started where it should and ran every step.
+    @Test(arguments: [1, 2, 5, 64])
+    func multiplyAddChainsRunTheStepsTheyReport(steps: Int) {
+        let lanes: [cbam_isa: Double] = [CBAM_ISA_PORTABLE: 4, CBAM_ISA_AVX2: 8, CBAM_ISA_AVX512: 16]
+        let shrink = (0..<steps).reduce(1.0) { product, _ in product / 2 }
+        let perLane = (0..<12).map { (i: Int) -> Double in 2 - (2 - Double(i) / 16) * shrink }.reduce(0, +)
+        for isa in Self.instructionSets {
+            var sum: Float = 0
+            let flops = cbam_fma_chains_isa(isa, steps, &sum)
+            let name = String(cString: cbam_isa_name(isa))
+            #expect(flops == 2 * Double(steps) * 12 * lanes[isa]!, "\(name): \(flops) operations")
+            #expect(abs(Double(sum) - perLane * lanes[isa]!) <= 1e-4, "\(name): chains sum to \(sum)")
+        }
+    }
 }
