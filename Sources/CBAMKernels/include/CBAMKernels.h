@@ -64,9 +64,9 @@ void cbam_sum_and_max(const float *x, int count, float *sum, float *max);
 void cbam_channel_mean_and_max(const float *planes, ptrdiff_t stride, int channels, const float *scale, int count,
                                float *mean, float *max);
 
-/// `steps` steps of twelve independent vector multiply-add chains (x = x·0.5 + 1, chain i from i/16) with the selected
-/// instruction set, nothing read from memory: timed, the core's multiply-add peak. Returns the floating-point
-/// operations done (2 a lane and step); leaves the sum of the chains' lanes in `*sum` (2 a lane once steps >= 30).
+/// `steps` steps of twelve independent vector multiply-add chains (x = x·0.5 + 1, chain i from i/16) with the
+/// selected instruction set, nothing read from memory: timed, the core's multiply-add peak. Returns the
+/// floating-point operations done (2 a lane, chain and step); leaves the sum of the chains' lanes in `*sum`.
 double cbam_fma_chains(long steps, float *sum);
 
 /// The same with a given instruction set; it must be one that `cbam_isa_supported` accepts.
