@@ -166,13 +166,9 @@ public final class CBAMModel: Sendable {
     /// `batch` images as passes of at most `imagesPerPass` images, one after another in `workspace`.
     func run(_ input: UnsafePointer<Float>, batch: Int, height: Int, width: Int, attention: Bool, threads: Int,
              imagesPerPass most: Int, in workspace: Workspace) -> (logits: [Float], attention: [[AttentionMap]]) {
-        let sizes = Self.passSizes(batch: batch, most: most)
-        if sizes.count == 1 {
-            return run(input, batch: batch, height: height, width: width, attention: attention, threads: threads, in: workspace)
-        }
         var result: (logits: [Float], attention: [[AttentionMap]]) = ([], [])
         var first = 0
-        for size in sizes {
+        for size in Self.passSizes(batch: batch, most: most) {
             let pass = run(input + first * 3 * height * width, batch: size, height: height, width: width, attention: attention,
                            threads: threads, in: workspace)
             result.logits += pass.logits
