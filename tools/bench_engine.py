@@ -20,6 +20,11 @@ medians, the engines timed seconds apart), and in the CPU table the engine's CPU
 timed passes together (above 1: it kept more cores busy than it was given). Sums, because the medians of CPU and
 wall time come from different passes; in a cell of a few milliseconds in all, the ratio can still be a few percent
 off, as Linux adds another core's thread's CPU time to the process in steps of a scheduler tick.
+With two or more threads, `cbam-bench --core-probe` runs just before and just after each engine's and ORT's timing:
+multiply-add chains on every thread at once. A virtual machine's vCPUs are not always separate cores: this host
+at times puts two on one physical core (each probe thread then gets about half of the one-core peak), and a pass
+on two threads then has one core's arithmetic. The wall table counts, per case, the rounds whose engine or ORT
+timing had a probe below 75 % of the run's best (a "shared core"); the ratios are over all rounds regardless.
 `--before BIN` times a second cbam-bench (an earlier commit's build) in the same rounds, so that a change is
 measured side by side with its baseline and the peers.
 """
@@ -120,6 +125,13 @@ def time_swift(binary: Path, directory: Path, batch: int, size: int, threads: in
     return result["times_ms"], result["cpu_times_ms"]
 
 
+def core_probe(binary: Path, threads: int) -> float:
+    """GFLOP/s of the slowest of `threads` threads running multiply-add chains at the same moment."""
+    out = subprocess.run([str(binary), "--core-probe", "--threads", str(threads)], check=True, capture_output=True,
+                         text=True).stdout
+    return min(json.loads(out)["gflops"])
+
+
 def time_calls(run, warmup: int, iterations: int) -> tuple[list[float], list[float]]:
     """Wall-clock and process CPU milliseconds of each call."""
     for _ in range(warmup):
@@ -191,6 +203,16 @@ def main() -> None:
         cpu: dict[tuple[str, int], dict[str, list[float]]] = {c: {e: [] for e in engines} for c in cases}
         # Per case and table: ORT / engine of each round's medians.
         per_round: dict[tuple[str, int], dict[str, list[float]]] = {c: {"wall": [], "cpu": []} for c in cases}
+        # Per case: the lowest probe around each round's engine and ORT timings (two or more threads).
+        probes: dict[tuple[str, int], dict[str, list[float]]] = {c: {"swift": [], "ort": []} for c in cases}
+
+        def probed(engine: str, case: tuple[str, int], timing):
+            if threads < 2:
+                return timing()
+            before = core_probe(args.bin, threads)
+            measured = timing()
+            probes[case][engine].append(min(before, core_probe(args.bin, threads)))
+            return measured
         for round_ in range(args.rounds):
             for name, batch in cases:
                 directory, model, size, _ = models[name]
@@ -205,33 +227,40 @@ def main() -> None:
                     c[engine] += measured[1]
                     medians[engine] = (statistics.median(measured[0]), statistics.median(measured[1]))
 
-                record("swift", time_swift(args.bin, directory, batch, size, threads, args.warmup, args.iterations))
+                record("swift", probed("swift", (name, batch), lambda: time_swift(args.bin, directory, batch, size, threads,
+                                                                                 args.warmup, args.iterations)))
                 if args.before:
                     record("before", time_swift(args.before, directory, batch, size, threads, args.warmup, args.iterations))
                 with torch.inference_mode():
                     record("torch", time_calls(lambda: model(x), args.warmup, args.iterations))
                 if session is not None:
                     xn = x.numpy()
-                    record("ort", time_calls(lambda: session.run(None, {"input": xn}), args.warmup, args.iterations))
+                    record("ort", probed("ort", (name, batch),
+                                         lambda: time_calls(lambda: session.run(None, {"input": xn}), args.warmup, args.iterations)))
                     per_round[(name, batch)]["wall"].append(medians["ort"][0] / medians["swift"][0])
                     per_round[(name, batch)]["cpu"].append(medians["ort"][1] / medians["swift"][1])
                 print(f"threads {threads} round {round_ + 1}/{args.rounds} {name} batch {batch}: "
                       + ", ".join(f"{k} {statistics.median(v):.2f} ms" for k, v in t.items() if v), file=sys.stderr)
-        results.append((threads, os.getloadavg()[0], times, cpu, per_round))
+        results.append((threads, os.getloadavg()[0], times, cpu, per_round, probes))
         del sessions
 
     print(f"\n{cpu_description()}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, "
           f"onnxruntime {ort.__version__}; median of {args.rounds}x{args.iterations} passes; ratios > 1: engine faster\n")
-    for threads, load, times, cpu, per_round in results:
+    peak = max((p for *_, probes in results for case in probes.values() for v in case.values() for p in v), default=0.0)
+    for threads, load, times, cpu, per_round, probes in results:
         print(f"### threads = {threads} (load average {load:.1f} at the end)\n")
+        if threads > 1:
+            print(f"Core probe: {threads} threads of multiply-add chains before and after each timing; best "
+                  f"{peak:.0f} GFLOP/s a thread, a round on a shared core below {0.75 * peak:.0f}.\n")
         for title, key, table in (("wall-clock", "wall", times), ("process CPU time", "cpu", cpu)):
             print(f"{title}:\n")
             before = " engine before (ms) |" if args.before else ""
             busy = " engine CPU / (wall x threads) |" if key == "cpu" else ""
+            shared = " rounds on a shared core (engine, ORT) |" if key == "wall" and threads > 1 else ""
             print(f"| model | input | engine (ms) |{before} PyTorch (ms) | ONNX Runtime (ms) | PyTorch / engine | ORT / engine |"
-                  + " ORT / engine, rounds |" + (" ORT / before |" if args.before else "") + busy)
+                  + " ORT / engine, rounds |" + (" ORT / before |" if args.before else "") + busy + shared)
             print("|---|---|---:|" + ("---:|" if args.before else "") + "---:|---:|---:|---:|---:|"
-                  + ("---:|" if args.before else "") + ("---:|" if busy else ""))
+                  + ("---:|" if args.before else "") + ("---:|" if busy else "") + ("---:|" if shared else ""))
             for (name, batch), t in table.items():
                 size = MODELS[name][1]
                 s, p = statistics.median(t["swift"]), statistics.median(t["torch"])
@@ -240,9 +269,11 @@ def main() -> None:
                 spread = per_round[(name, batch)][key]
                 rounds = f"{min(spread):.2f}-{max(spread):.2f}x" if spread else "-"
                 busy_ratio = sum(cpu[(name, batch)]["swift"]) / (sum(times[(name, batch)]["swift"]) * threads)
+                low = {e: sum(p < 0.75 * peak for p in v) for e, v in probes[(name, batch)].items()}
+                sharing = f" {low['swift']}, {low['ort']} of {args.rounds} |" if shared else ""
                 print(f"| {name} | {batch}x3x{size}x{size} | {s:.2f} |" + (f" {b:.2f} |" if b else "")
                       + f" {p:.2f} | {o:.2f} | {p / s:.2f}x | {o / s:.2f}x | {rounds} |" + (f" {o / b:.2f}x |" if b else "")
-                      + (f" {busy_ratio:.3f} |" if busy else ""))
+                      + (f" {busy_ratio:.3f} |" if busy else "") + sharing)
             print()
 
 

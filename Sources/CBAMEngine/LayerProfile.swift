@@ -1,5 +1,7 @@
 import CBAMKernels
 import Dispatch
+import Foundation
+import Synchronization
 
 /// What a part of the forward pass is, for `CBAMModel.profile`.
 public enum LayerKind: String, CaseIterable, Sendable {
@@ -100,6 +102,32 @@ public func measureSGEMM(size: Int = 1024, iterations: Int = 5) -> Double {
         }
     }
     return 2 * Double(size * size * size) / Double(best)
+}
+
+/// GFLOP/s of each of `threads` threads running `cbam_fma_chains` at the same moment (they start together and run
+/// `steps` steps each, about 7 ms at 2 million on a Zen 4 core). Where each virtual CPU is a core of its own, every
+/// thread reaches about the one-core peak; where the host has put two of them on one physical core (its two
+/// hardware threads, or one core time-sliced), those two reach about half of it. On the 2-vCPU machine of
+/// docs/engine-performance.md both threads fell to 59 of 117 GFLOP/s for seconds at a time.
+public func measureConcurrentFMA(threads: Int, steps: Int = 2_000_000) -> [Double] {
+    precondition(threads >= 1, "measureConcurrentFMA: threads must be at least 1, got \(threads)")
+    let rates = Mutex([Double](repeating: 0, count: threads))
+    let arrived = Atomic<Int>(0), finished = Atomic<Int>(0)
+    let run: @Sendable (Int) -> Void = { index in
+        // Every thread waits for the others before its chains, so that they run at one time.
+        arrived.wrappingAdd(1, ordering: .acquiringAndReleasing)
+        while arrived.load(ordering: .acquiring) < threads {}
+        var sum: Float = 0
+        let start = DispatchTime.now().uptimeNanoseconds
+        let flops = cbam_fma_chains(steps, &sum)
+        let rate = flops / Double(max(DispatchTime.now().uptimeNanoseconds - start, 1))
+        rates.withLock { $0[index] = rate }
+        finished.wrappingAdd(1, ordering: .releasing)
+    }
+    for index in 1..<threads { Thread { run(index) }.start() }
+    run(0)
+    while finished.load(ordering: .acquiring) < threads {}
+    return rates.withLock { $0 }
 }
 
 /// GFLOP/s of one core's multiply-adds with the kernels' instruction set, nothing read from memory (the best of

@@ -4,12 +4,14 @@ import Foundation
 
 /// Times forward passes of the engine on one model; tools/bench_engine.py runs it beside PyTorch and ONNX Runtime.
 /// Prints one JSON object: {"model", "batch", "height", "width", "threads", "times_ms": [...], "median_ms", "min_ms"}.
+/// With `--core-probe` (no model), {"threads", "gflops": [...]}: each thread's multiply-add rate with all of them
+/// running at once, which shows whether the host gave each thread a core of its own at that moment.
 @main
 struct CBAMBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "cbam-bench",
                                                     abstract: "Time the CBAM engine's forward pass on random input.")
 
-    @Option(help: "Model directory.") var model: String
+    @Option(help: "Model directory.") var model: String?
     @Option(help: "Images per forward pass.") var batch = 1
     @Option(help: "Input height and width (default: the config's input size).") var size: Int?
     @Option(help: "Threads a forward pass may use (default: the number of cores; OpenBLAS itself runs on one).") var threads: Int?
@@ -20,9 +22,21 @@ struct CBAMBench: ParsableCommand {
     @Flag(help: ArgumentHelp("Print the time per layer kind and its GFLOP/s against a 1024³ sgemm and the core's "
                              + "multiply-add peak, both timed in the same run."))
     var profile = false
+    @Flag(help: ArgumentHelp("Instead of a model, run the multiply-add chains on --threads threads at once and print "
+                             + "each one's GFLOP/s (about half of one core's peak: two threads on one physical core)."))
+    var coreProbe = false
+
+    func validate() throws {
+        if model == nil && !coreProbe { throw ValidationError("--model is required (unless --core-probe)") }
+    }
 
     func run() throws {
         if let threads { BLASThreads.set(threads) }
+        guard let model else {
+            let rates = measureConcurrentFMA(threads: BLASThreads.count)
+            print("{\"threads\": \(rates.count), \"gflops\": [\(rates.map { String(format: "%.1f", $0) }.joined(separator: ", "))]}")
+            return
+        }
         let network = try CBAMModel.load(directory: URL(fileURLWithPath: model))
         var (n, h, w) = (batch, size ?? network.config.input.size, size ?? network.config.input.size)
         if profile {

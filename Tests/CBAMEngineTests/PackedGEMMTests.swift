@@ -110,4 +110,13 @@ struct PackedGEMMTests {
             #expect(abs(Double(sum) - perLane * lanes[isa]!) <= 1e-4, "\(name): chains sum to \(sum)")
         }
     }
+
+    /// The core probe returns, with one rate per thread, from threads that each ran their chains (a thread that
+    /// never ran would leave a 0; one that never arrived would keep the others waiting).
+    @Test(arguments: [1, 2, 3])
+    func coreProbeTimesEveryThread(threads: Int) {
+        let rates = measureConcurrentFMA(threads: threads, steps: 200_000)
+        #expect(rates.count == threads)
+        #expect(rates.allSatisfy { $0 > 0 && $0.isFinite }, "\(rates)")
+    }
 }
