@@ -126,7 +126,10 @@ def time_swift(binary: Path, directory: Path, batch: int, size: int, threads: in
 
 
 def core_probe(binary: Path, threads: int) -> float:
-    """GFLOP/s of the slowest of `threads` threads running multiply-add chains at the same moment."""
+    """GFLOP/s of the slowest of `threads` threads running multiply-add chains at the same moment. It waits 0.1 s
+    first: ONNX Runtime's and PyTorch's pools keep their threads spinning for a while after a call, and a probe
+    right after one counted the spinning thread as a shared core (every ORT round of the first try)."""
+    time.sleep(0.1)
     out = subprocess.run([str(binary), "--core-probe", "--threads", str(threads)], check=True, capture_output=True,
                          text=True).stdout
     return min(json.loads(out)["gflops"])
