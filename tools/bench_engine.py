@@ -20,7 +20,7 @@ medians, the engines timed seconds apart), and in the CPU table the engine's CPU
 timed passes together (above 1: it kept more cores busy than it was given). Sums, because the medians of CPU and
 wall time come from different passes; in a cell of a few milliseconds in all, the ratio can still be a few percent
 off, as Linux adds another core's thread's CPU time to the process in steps of a scheduler tick.
-With two or more threads, `cbam-bench --core-probe` runs just before and just after each engine's and ORT's timing:
+With two or more threads, `cbam-bench --core-probe` runs 0.1 s before and 0.1 s after each engine's and ORT's timing:
 multiply-add chains on every thread at once. A virtual machine's vCPUs are not always separate cores: this host
 at times puts two on one physical core (each probe thread then gets about half of the one-core peak), and a pass
 on two threads then has one core's arithmetic. The wall table counts, per case, the rounds whose engine or ORT

@@ -108,7 +108,7 @@ public func measureSGEMM(size: Int = 1024, iterations: Int = 5) -> Double {
 /// `steps` steps each, about 7 ms at 2 million on a Zen 4 core). Where each virtual CPU is a core of its own, every
 /// thread reaches about the one-core peak; where the host has put two of them on one physical core (its two
 /// hardware threads, or one core time-sliced), those two reach about half of it. On the 2-vCPU machine of
-/// docs/engine-performance.md both threads fell to 59 of 117 GFLOP/s for seconds at a time.
+/// docs/engine-performance.md both threads were at 59 of 117 GFLOP/s in 3 of 25 probes a third of a second apart.
 public func measureConcurrentFMA(threads: Int, steps: Int = 2_000_000) -> [Double] {
     precondition(threads >= 1, "measureConcurrentFMA: threads must be at least 1, got \(threads)")
     let rates = Mutex([Double](repeating: 0, count: threads))
