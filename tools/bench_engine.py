@@ -21,10 +21,13 @@ timed passes together (above 1: it kept more cores busy than it was given). Sums
 wall time come from different passes; in a cell of a few milliseconds in all, the ratio can still be a few percent
 off, as Linux adds another core's thread's CPU time to the process in steps of a scheduler tick.
 With two or more threads, `cbam-bench --core-probe` runs 0.1 s before and 0.1 s after each engine's and ORT's timing:
-multiply-add chains on every thread at once. A virtual machine's vCPUs are not always separate cores: this host
-at times puts two on one physical core (each probe thread then gets about half of the one-core peak), and a pass
-on two threads then has one core's arithmetic. The wall table counts, per case, the rounds whose engine or ORT
-timing had a probe below 75 % of the run's best (a "shared core"); the ratios are over all rounds regardless.
+multiply-add chains on every thread at once, then a cache line's round trip between two threads. A virtual
+machine's vCPUs are not always what they seem: this host at times puts two on one physical core (each probe thread
+then gets about half of the one-core peak, and a pass on two threads has one core's arithmetic), and at times on
+cores far apart (a round trip of about 350 ns instead of 55-70: separate CCDs, whose L3s are not shared, so every
+line one thread writes and the other reads crosses the chip). The wall table counts, per case, the rounds whose
+engine or ORT timing had a probe below 75 % of the run's best multiply-add rate ("shared core") or above 200 ns a
+round trip ("far apart"); the ratios are over all rounds regardless.
 `--before BIN` times a second cbam-bench (an earlier commit's build) in the same rounds, so that a change is
 measured side by side with its baseline and the peers.
 """
@@ -54,6 +57,9 @@ DEFAULT_MODEL = ROOT / "models" / "cbam-resnet10-cifar10"
 TIMM_MODELS = ("seresnet50", "ecaresnet50d")
 MODELS = {"cbam-resnet50": (cbam_resnet50, 224), "cbam-resnet20-cifar": (cbam_resnet20_cifar, 32), DEFAULT_MODEL.name: (None, 32)}
 MODELS |= {name: (None, 224) for name in TIMM_MODELS}
+# A cache line's round trip above which two vCPUs count as far apart (55-95 ns within one CCD on this host, about
+# 350 ns between CCDs).
+FAR_APART_NS = 200
 CASES = [("cbam-resnet50", 1), ("cbam-resnet50", 8), ("cbam-resnet20-cifar", 1), ("cbam-resnet20-cifar", 64),
          (DEFAULT_MODEL.name, 1), (DEFAULT_MODEL.name, 8), (DEFAULT_MODEL.name, 64), ("seresnet50", 1), ("ecaresnet50d", 1)]
 
@@ -125,14 +131,15 @@ def time_swift(binary: Path, directory: Path, batch: int, size: int, threads: in
     return result["times_ms"], result["cpu_times_ms"]
 
 
-def core_probe(binary: Path, threads: int) -> float:
-    """GFLOP/s of the slowest of `threads` threads running multiply-add chains at the same moment. It waits 0.1 s
-    first: ONNX Runtime's and PyTorch's pools keep their threads spinning for a while after a call, and a probe
-    right after one counted the spinning thread as a shared core (every ORT round of the first try)."""
+def core_probe(binary: Path, threads: int) -> tuple[float, float]:
+    """GFLOP/s of the slowest of `threads` threads running multiply-add chains at the same moment, and nanoseconds of a
+    cache line's round trip between two threads. It waits 0.1 s first: ONNX Runtime's and PyTorch's pools keep their
+    threads spinning for a while after a call, and a probe right after one counted the spinning thread as a shared
+    core (every ORT round of the first try)."""
     time.sleep(0.1)
-    out = subprocess.run([str(binary), "--core-probe", "--threads", str(threads)], check=True, capture_output=True,
-                         text=True).stdout
-    return min(json.loads(out)["gflops"])
+    out = json.loads(subprocess.run([str(binary), "--core-probe", "--threads", str(threads)], check=True,
+                                    capture_output=True, text=True).stdout)
+    return min(out["gflops"]), out.get("round_trip_ns", 0.0)
 
 
 def time_calls(run, warmup: int, iterations: int) -> tuple[list[float], list[float]]:
@@ -206,15 +213,17 @@ def main() -> None:
         cpu: dict[tuple[str, int], dict[str, list[float]]] = {c: {e: [] for e in engines} for c in cases}
         # Per case and table: ORT / engine of each round's medians.
         per_round: dict[tuple[str, int], dict[str, list[float]]] = {c: {"wall": [], "cpu": []} for c in cases}
-        # Per case: the lowest probe around each round's engine and ORT timings (two or more threads).
-        probes: dict[tuple[str, int], dict[str, list[float]]] = {c: {"swift": [], "ort": []} for c in cases}
+        # Per case: the lowest multiply-add rate and the longest round trip of the probes around each round's engine
+        # and ORT timings (two or more threads).
+        probes: dict[tuple[str, int], dict[str, list[tuple[float, float]]]] = {c: {"swift": [], "ort": []} for c in cases}
 
         def probed(engine: str, case: tuple[str, int], timing):
             if threads < 2:
                 return timing()
             before = core_probe(args.bin, threads)
             measured = timing()
-            probes[case][engine].append(min(before, core_probe(args.bin, threads)))
+            after = core_probe(args.bin, threads)
+            probes[case][engine].append((min(before[0], after[0]), max(before[1], after[1])))
             return measured
         for round_ in range(args.rounds):
             for name, batch in cases:
@@ -249,21 +258,23 @@ def main() -> None:
 
     print(f"\n{cpu_description()}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, "
           f"onnxruntime {ort.__version__}; median of {args.rounds}x{args.iterations} passes; ratios > 1: engine faster\n")
-    peak = max((p for *_, probes in results for case in probes.values() for v in case.values() for p in v), default=0.0)
+    peak = max((p[0] for *_, probes in results for case in probes.values() for v in case.values() for p in v), default=0.0)
     for threads, load, times, cpu, per_round, probes in results:
         print(f"### threads = {threads} (load average {load:.1f} at the end)\n")
         if threads > 1:
-            print(f"Core probe: {threads} threads of multiply-add chains before and after each timing; best "
-                  f"{peak:.0f} GFLOP/s a thread, a round on a shared core below {0.75 * peak:.0f}.\n")
+            print(f"Core probe: {threads} threads of multiply-add chains, then a cache line's round trip, before and "
+                  f"after each timing; best {peak:.0f} GFLOP/s a thread, a round on a shared core below "
+                  f"{0.75 * peak:.0f}, on far-apart cores above {FAR_APART_NS} ns a round trip.\n")
         for title, key, table in (("wall-clock", "wall", times), ("process CPU time", "cpu", cpu)):
             print(f"{title}:\n")
             before = " engine before (ms) |" if args.before else ""
             busy = " engine CPU / (wall x threads) |" if key == "cpu" else ""
-            shared = " rounds on a shared core (engine, ORT) |" if key == "wall" and threads > 1 else ""
+            shared = (" rounds on a shared core (engine, ORT) | rounds on far-apart cores (engine, ORT) |"
+                      if key == "wall" and threads > 1 else "")
             print(f"| model | input | engine (ms) |{before} PyTorch (ms) | ONNX Runtime (ms) | PyTorch / engine | ORT / engine |"
                   + " ORT / engine, rounds |" + (" ORT / before |" if args.before else "") + busy + shared)
             print("|---|---|---:|" + ("---:|" if args.before else "") + "---:|---:|---:|---:|---:|"
-                  + ("---:|" if args.before else "") + ("---:|" if busy else "") + ("---:|" if shared else ""))
+                  + ("---:|" if args.before else "") + ("---:|" if busy else "") + ("---:|---:|" if shared else ""))
             for (name, batch), t in table.items():
                 size = MODELS[name][1]
                 s, p = statistics.median(t["swift"]), statistics.median(t["torch"])
@@ -272,8 +283,10 @@ def main() -> None:
                 spread = per_round[(name, batch)][key]
                 rounds = f"{min(spread):.2f}-{max(spread):.2f}x" if spread else "-"
                 busy_ratio = sum(cpu[(name, batch)]["swift"]) / (sum(times[(name, batch)]["swift"]) * threads)
-                low = {e: sum(p < 0.75 * peak for p in v) for e, v in probes[(name, batch)].items()}
-                sharing = f" {low['swift']}, {low['ort']} of {args.rounds} |" if shared else ""
+                low = {e: sum(p[0] < 0.75 * peak for p in v) for e, v in probes[(name, batch)].items()}
+                far = {e: sum(p[1] > FAR_APART_NS for p in v) for e, v in probes[(name, batch)].items()}
+                sharing = (f" {low['swift']}, {low['ort']} of {args.rounds} | {far['swift']}, {far['ort']} of {args.rounds} |"
+                           if shared else "")
                 print(f"| {name} | {batch}x3x{size}x{size} | {s:.2f} |" + (f" {b:.2f} |" if b else "")
                       + f" {p:.2f} | {o:.2f} | {p / s:.2f}x | {o / s:.2f}x | {rounds} |" + (f" {o / b:.2f}x |" if b else "")
                       + (f" {busy_ratio:.3f} |" if busy else "") + sharing)

@@ -130,6 +130,30 @@ public func measureConcurrentFMA(threads: Int, steps: Int = 2_000_000) -> [Doubl
     return rates.withLock { $0 }
 }
 
+/// Nanoseconds of one round trip of a cache line between the calling thread and a second one (each waits for the
+/// other's write, `trips` times, timed once both run). Two cores of one Zen 4 CCD answer in about 55-70 ns; on the
+/// 2-vCPU machine of docs/engine-performance.md the host at times places the two vCPUs on cores about 350 ns apart
+/// (separate CCDs, whose L3s are not shared whatever `lscpu` says), and a pass on two threads then pays that for
+/// every line one thread writes and the other reads.
+public func measureRoundTrip(trips: Int = 100_000) -> Double {
+    final class Ball: Sendable { let value = Atomic<Int>(0) }
+    let ball = Ball()
+    Thread {
+        ball.value.store(1, ordering: .releasing)  // running
+        for trip in 1...trips {
+            while ball.value.load(ordering: .acquiring) != 2 * trip {}
+            ball.value.store(2 * trip + 1, ordering: .releasing)
+        }
+    }.start()
+    while ball.value.load(ordering: .acquiring) != 1 {}
+    let start = DispatchTime.now().uptimeNanoseconds
+    for trip in 1...trips {
+        ball.value.store(2 * trip, ordering: .releasing)
+        while ball.value.load(ordering: .acquiring) != 2 * trip + 1 {}
+    }
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / Double(trips)
+}
+
 /// GFLOP/s of one core's multiply-adds with the kernels' instruction set, nothing read from memory (the best of
 /// `iterations` runs of `cbam_fma_chains`): the physical limit of every convolution's GEMM on one thread.
 public func measureFMAPeak(steps: Int = 20_000_000, iterations: Int = 3) -> Double {

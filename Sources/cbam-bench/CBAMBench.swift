@@ -4,8 +4,9 @@ import Foundation
 
 /// Times forward passes of the engine on one model; tools/bench_engine.py runs it beside PyTorch and ONNX Runtime.
 /// Prints one JSON object: {"model", "batch", "height", "width", "threads", "times_ms": [...], "median_ms", "min_ms"}.
-/// With `--core-probe` (no model), {"threads", "gflops": [...]}: each thread's multiply-add rate with all of them
-/// running at once, which shows whether the host gave each thread a core of its own at that moment.
+/// With `--core-probe` (no model), {"threads", "gflops": [...], "round_trip_ns"}: each thread's multiply-add rate
+/// with all of them running at once (whether the host gave each thread a core of its own at that moment) and, with
+/// two or more threads, a cache line's round trip between two of them (how far apart those cores are).
 @main
 struct CBAMBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "cbam-bench",
@@ -23,7 +24,8 @@ struct CBAMBench: ParsableCommand {
                              + "multiply-add peak, both timed in the same run."))
     var profile = false
     @Flag(help: ArgumentHelp("Instead of a model, run the multiply-add chains on --threads threads at once and print "
-                             + "each one's GFLOP/s (about half of one core's peak: two threads on one physical core)."))
+                             + "each one's GFLOP/s (about half of one core's peak: two threads on one physical core), "
+                             + "and a cache line's round trip between two threads in ns."))
     var coreProbe = false
 
     func validate() throws {
@@ -34,7 +36,8 @@ struct CBAMBench: ParsableCommand {
         if let threads { BLASThreads.set(threads) }
         guard let model else {
             let rates = measureConcurrentFMA(threads: BLASThreads.count)
-            print("{\"threads\": \(rates.count), \"gflops\": [\(rates.map { String(format: "%.1f", $0) }.joined(separator: ", "))]}")
+            let trip = rates.count > 1 ? String(format: ", \"round_trip_ns\": %.0f", measureRoundTrip()) : ""
+            print("{\"threads\": \(rates.count), \"gflops\": [\(rates.map { String(format: "%.1f", $0) }.joined(separator: ", "))]\(trip)}")
             return
         }
         let network = try CBAMModel.load(directory: URL(fileURLWithPath: model))

@@ -119,4 +119,11 @@ struct PackedGEMMTests {
         #expect(rates.count == threads)
         #expect(rates.allSatisfy { $0 > 0 && $0.isFinite }, "\(rates)")
     }
+
+    /// The round trip returns once both threads have passed the line back and forth (a lost write would hang it),
+    /// with a time per trip that is positive and below a millisecond.
+    @Test func roundTripCompletesEveryTrip() {
+        let nanoseconds = measureRoundTrip(trips: 2_000)
+        #expect(nanoseconds > 0 && nanoseconds < 1_000_000, "\(nanoseconds) ns")
+    }
 }
