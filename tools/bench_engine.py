@@ -24,7 +24,7 @@ With two or more threads, `cbam-bench --core-probe` runs 0.1 s before and 0.1 s 
 multiply-add chains on every thread at once, then a cache line's round trip between two threads. A virtual
 machine's vCPUs are not always what they seem: this host at times puts two on one physical core (each probe thread
 then gets about half of the one-core peak, and a pass on two threads has one core's arithmetic), and at times on
-cores far apart (a round trip of about 350 ns instead of 55-70: separate CCDs, whose L3s are not shared, so every
+cores far apart (a round trip of 330-460 ns instead of 52-95: separate CCDs, whose L3s are not shared, so every
 line one thread writes and the other reads crosses the chip). The wall table counts, per case, the rounds whose
 engine or ORT timing had a probe below 75 % of the run's best multiply-add rate ("shared core") or above 200 ns a
 round trip ("far apart"); the ratios are over all rounds regardless.
@@ -57,8 +57,8 @@ DEFAULT_MODEL = ROOT / "models" / "cbam-resnet10-cifar10"
 TIMM_MODELS = ("seresnet50", "ecaresnet50d")
 MODELS = {"cbam-resnet50": (cbam_resnet50, 224), "cbam-resnet20-cifar": (cbam_resnet20_cifar, 32), DEFAULT_MODEL.name: (None, 32)}
 MODELS |= {name: (None, 224) for name in TIMM_MODELS}
-# A cache line's round trip above which two vCPUs count as far apart (55-95 ns within one CCD on this host, about
-# 350 ns between CCDs).
+# A cache line's round trip above which two vCPUs count as far apart (52-95 ns within one CCD on this host,
+# 330-460 ns between CCDs).
 FAR_APART_NS = 200
 CASES = [("cbam-resnet50", 1), ("cbam-resnet50", 8), ("cbam-resnet20-cifar", 1), ("cbam-resnet20-cifar", 64),
          (DEFAULT_MODEL.name, 1), (DEFAULT_MODEL.name, 8), (DEFAULT_MODEL.name, 64), ("seresnet50", 1), ("ecaresnet50d", 1)]
@@ -258,7 +258,8 @@ def main() -> None:
 
     print(f"\n{cpu_description()}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, "
           f"onnxruntime {ort.__version__}; median of {args.rounds}x{args.iterations} passes; ratios > 1: engine faster\n")
-    peak = max((p[0] for *_, probes in results for case in probes.values() for v in case.values() for p in v), default=0.0)
+    peak = max((rate for *_, probes in results for case in probes.values() for v in case.values() for rate, _ in v),
+               default=0.0)
     for threads, load, times, cpu, per_round, probes in results:
         print(f"### threads = {threads} (load average {load:.1f} at the end)\n")
         if threads > 1:
@@ -283,8 +284,8 @@ def main() -> None:
                 spread = per_round[(name, batch)][key]
                 rounds = f"{min(spread):.2f}-{max(spread):.2f}x" if spread else "-"
                 busy_ratio = sum(cpu[(name, batch)]["swift"]) / (sum(times[(name, batch)]["swift"]) * threads)
-                low = {e: sum(p[0] < 0.75 * peak for p in v) for e, v in probes[(name, batch)].items()}
-                far = {e: sum(p[1] > FAR_APART_NS for p in v) for e, v in probes[(name, batch)].items()}
+                low = {e: sum(rate < 0.75 * peak for rate, _ in v) for e, v in probes[(name, batch)].items()}
+                far = {e: sum(trip > FAR_APART_NS for _, trip in v) for e, v in probes[(name, batch)].items()}
                 sharing = (f" {low['swift']}, {low['ort']} of {args.rounds} | {far['swift']}, {far['ort']} of {args.rounds} |"
                            if shared else "")
                 print(f"| {name} | {batch}x3x{size}x{size} | {s:.2f} |" + (f" {b:.2f} |" if b else "")

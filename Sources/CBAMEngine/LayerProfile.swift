@@ -117,10 +117,7 @@ public func measureConcurrentFMA(threads: Int, steps: Int = 2_000_000) -> [Doubl
         // Every thread waits for the others before its chains, so that they run at one time.
         arrived.wrappingAdd(1, ordering: .acquiringAndReleasing)
         while arrived.load(ordering: .acquiring) < threads {}
-        var sum: Float = 0
-        let start = DispatchTime.now().uptimeNanoseconds
-        let flops = cbam_fma_chains(steps, &sum)
-        let rate = flops / Double(max(DispatchTime.now().uptimeNanoseconds - start, 1))
+        let rate = chainRate(steps: steps)
         rates.withLock { $0[index] = rate }
         finished.wrappingAdd(1, ordering: .releasing)
     }
@@ -131,7 +128,7 @@ public func measureConcurrentFMA(threads: Int, steps: Int = 2_000_000) -> [Doubl
 }
 
 /// Nanoseconds of one round trip of a cache line between the calling thread and a second one (each waits for the
-/// other's write, `trips` times, timed once both run). Two cores of one Zen 4 CCD answer in about 55-70 ns; on the
+/// other's write, `trips` times, timed once both run). Two cores of one Zen 4 CCD answer in 52-95 ns; on the
 /// 2-vCPU machine of docs/engine-performance.md the host at times places the two vCPUs on cores about 350 ns apart
 /// (separate CCDs, whose L3s are not shared whatever `lscpu` says), and a pass on two threads then pays that for
 /// every line one thread writes and the other reads.
@@ -157,13 +154,13 @@ public func measureRoundTrip(trips: Int = 100_000) -> Double {
 /// GFLOP/s of one core's multiply-adds with the kernels' instruction set, nothing read from memory (the best of
 /// `iterations` runs of `cbam_fma_chains`): the physical limit of every convolution's GEMM on one thread.
 public func measureFMAPeak(steps: Int = 20_000_000, iterations: Int = 3) -> Double {
-    var best = 0.0
-    for _ in 0..<iterations {
-        var sum: Float = 0
-        let start = DispatchTime.now().uptimeNanoseconds
-        let flops = cbam_fma_chains(steps, &sum)
-        let elapsed = DispatchTime.now().uptimeNanoseconds - start
-        best = max(best, flops / Double(max(elapsed, 1)))
-    }
-    return best
+    (0..<iterations).map { _ in chainRate(steps: steps) }.max() ?? 0
+}
+
+/// GFLOP/s of one run of `steps` steps of `cbam_fma_chains` on the calling thread.
+private func chainRate(steps: Int) -> Double {
+    var sum: Float = 0
+    let start = DispatchTime.now().uptimeNanoseconds
+    let flops = cbam_fma_chains(steps, &sum)
+    return flops / Double(max(DispatchTime.now().uptimeNanoseconds - start, 1))
 }
