@@ -228,6 +228,37 @@ import Testing
         } } }
     }
 
+    /// A whole CBAM module (channel pools, MLP, spatial pools and convolution, refine) with its steps shared out
+    /// between 2 and 3 threads gives the maps and the output that one thread gives: one image (each step split
+    /// within it) and four (image by image). Through `BlockAttention` a map under `splitFrom` floats runs on one
+    /// thread whatever it is given, so the model's passes on small maps no longer reach these paths.
+    @Test(arguments: [(1, 24, 9, 11), (4, 24, 9, 11), (1, 40, 40, 48)])
+    func cbamSplitAcrossThreadsMatchesOneThread(batch n: Int, channels c: Int, height h: Int, width w: Int) {
+        var rng = SeededValues(seed: UInt64(n * 1000 + c * 10 + h))
+        let hidden = c / 8
+        let mlp = ChannelMLP(channels: c, hidden: hidden, w1: rng.array(hidden * c), b1: rng.array(hidden),
+                             w2: rng.array(c * hidden), b2: rng.array(c))
+        let cbam = CBAM(channel: ChannelAttention(mlp: mlp), spatial: SpatialAttention(kernel: 7, weight: rng.array(98), bias: 0.1))
+        let feature = rng.array(c * n * h * w), identity = rng.array(c * n * h * w)
+        let scratchCount = cbam.scratchCount(batch: n, height: h, width: w)
+        var results: [(output: [Float], maps: [Float])] = []
+        for threads in [1, 2, 3] {
+            var x = feature
+            var scratch = [Float](repeating: .nan, count: scratchCount)
+            x.withUnsafeMutableBufferPointer { xp in scratch.withUnsafeMutableBufferPointer { sp in
+                let map = FeatureMap(data: xp.baseAddress!, channels: c, batch: n, height: h, width: w)
+                cbam.refine(map, identity: identity, into: xp.baseAddress!, scratch: sp.baseAddress!, threads: threads)
+            } }
+            results.append((x, Array(scratch[0..<CBAM.mapCount(channels: c, batch: n, height: h, width: w)])))
+        }
+        for threads in [2, 3] {
+            let (output, maps) = results[threads - 1]
+            #expect(zip(output, results[0].output).allSatisfy { abs($0 - $1) <= 1e-6 }, "output on \(threads) threads")
+            #expect(zip(maps, results[0].maps).allSatisfy { abs($0 - $1) <= 1e-6 }, "maps on \(threads) threads")
+        }
+        #expect(results[0].maps.allSatisfy { $0 > 0 && $0 < 1 })
+    }
+
     /// A plane's pixels cut between threads: the parts follow one another without gaps, cover the plane, and every
     /// cut but the plane's end falls on a whole group.
     @Test(arguments: [(200, 2, 16), (49, 2, 16), (7, 3, 8), (1024, 3, 8), (5, 4, 16)])
