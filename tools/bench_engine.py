@@ -10,17 +10,17 @@ models/cbam-resnet10-cifar10 with its trained weights, at 32x32 (batch 1, 8 and 
 ECA-ResNet-50d (deep stem, average-pool shortcut) at 224x224, batch 1, random likewise (these two need
 `pip install timm==1.0.31`; leave them out with --cases).
 Each engine runs `--rounds` rounds of `--iterations` timed passes (after `--warmup`), the engines taking turns
-within each round so that a drift in machine load hits all three alike; the table gives the median over all
-timed passes. PyTorch runs under torch.inference_mode with torch.set_num_threads(threads); ONNX Runtime
+within each round so that a drift in machine load hits all three alike, the engine and ONNX Runtime back to back
+(PyTorch after them); the table gives the median over all timed passes. PyTorch runs under torch.inference_mode with torch.set_num_threads(threads); ONNX Runtime
 with intra_op_num_threads=threads and all graph optimisations; the engine with `cbam-bench --threads`.
 Before timing, the engine's logits are checked against PyTorch's on the same input. Besides wall-clock time the
 table gives process CPU time (all threads), which a machine shared with other jobs disturbs less.
 Two more columns show what the medians hide: the lowest and highest ORT / engine of single rounds (each round's
-medians, the engines timed seconds apart), and in the CPU table the engine's CPU / (wall x threads) over all of its
+medians, the engine and ORT timed back to back), and in the CPU table the engine's CPU / (wall x threads) over all of its
 timed passes together (above 1: it kept more cores busy than it was given). Sums, because the medians of CPU and
 wall time come from different passes; in a cell of a few milliseconds in all, the ratio can still be a few percent
 off, as Linux adds another core's thread's CPU time to the process in steps of a scheduler tick.
-With two or more threads, `cbam-bench --core-probe` runs 0.1 s before and 0.1 s after each engine's and ORT's timing:
+With two or more threads, `cbam-bench --core-probe` runs before the engine's timing, between it and ORT's, and after ORT's:
 multiply-add chains on every thread at once, then a cache line's round trip between two threads. A virtual
 machine's vCPUs are not always what they seem: this host at times puts two on one physical core (each probe thread
 then gets about half of the one-core peak, and a pass on two threads has one core's arithmetic), and at times on
@@ -131,12 +131,13 @@ def time_swift(binary: Path, directory: Path, batch: int, size: int, threads: in
     return result["times_ms"], result["cpu_times_ms"]
 
 
-def core_probe(binary: Path, threads: int) -> tuple[float, float]:
+def core_probe(binary: Path, threads: int, wait: bool = True) -> tuple[float, float]:
     """GFLOP/s of the slowest of `threads` threads running multiply-add chains at the same moment, and nanoseconds of a
-    cache line's round trip between two threads. It waits 0.1 s first: ONNX Runtime's and PyTorch's pools keep their
-    threads spinning for a while after a call, and a probe right after one counted the spinning thread as a shared
-    core (every ORT round of the first try)."""
-    time.sleep(0.1)
+    cache line's round trip between two threads. With `wait` it waits 0.1 s first: ONNX Runtime's and PyTorch's pools
+    keep their threads spinning for a while after a call, and a probe right after one counted the spinning thread as a
+    shared core (every ORT round of the first try)."""
+    if wait:
+        time.sleep(0.1)
     out = json.loads(subprocess.run([str(binary), "--core-probe", "--threads", str(threads)], check=True,
                                     capture_output=True, text=True).stdout)
     return min(out["gflops"]), out.get("round_trip_ns", 0.0)
@@ -217,14 +218,13 @@ def main() -> None:
         # and ORT timings (two or more threads).
         probes: dict[tuple[str, int], dict[str, list[tuple[float, float]]]] = {c: {"swift": [], "ort": []} for c in cases}
 
-        def probed(engine: str, case: tuple[str, int], timing):
-            if threads < 2:
-                return timing()
-            before = core_probe(args.bin, threads)
-            measured = timing()
-            after = core_probe(args.bin, threads)
-            probes[case][engine].append((min(before[0], after[0]), max(before[1], after[1])))
-            return measured
+        def probe(wait: bool = True) -> tuple[float, float] | None:
+            return core_probe(args.bin, threads, wait) if threads > 1 else None
+
+        def note(engine: str, case: tuple[str, int], before, after) -> None:
+            if before is not None and after is not None:
+                probes[case][engine].append((min(before[0], after[0]), max(before[1], after[1])))
+
         for round_ in range(args.rounds):
             for name, batch in cases:
                 directory, model, size, _ = models[name]
@@ -239,18 +239,24 @@ def main() -> None:
                     c[engine] += measured[1]
                     medians[engine] = (statistics.median(measured[0]), statistics.median(measured[1]))
 
-                record("swift", probed("swift", (name, batch), lambda: time_swift(args.bin, directory, batch, size, threads,
-                                                                                 args.warmup, args.iterations)))
+                # The engine and ORT back to back, one probe before, between and after them: the host's states last
+                # seconds, and a round whose engine and ORT timings fell on either side of a change of state paired a
+                # fast pass of one with a slow pass of the other. The engine's process has exited by the second probe,
+                # so that one need not wait for spinning threads.
+                first = probe()
+                record("swift", time_swift(args.bin, directory, batch, size, threads, args.warmup, args.iterations))
+                between = probe(wait=False)
+                note("swift", (name, batch), first, between)
+                if session is not None:
+                    xn = x.numpy()
+                    record("ort", time_calls(lambda: session.run(None, {"input": xn}), args.warmup, args.iterations))
+                    note("ort", (name, batch), between, probe())
+                    per_round[(name, batch)]["wall"].append(medians["ort"][0] / medians["swift"][0])
+                    per_round[(name, batch)]["cpu"].append(medians["ort"][1] / medians["swift"][1])
                 if args.before:
                     record("before", time_swift(args.before, directory, batch, size, threads, args.warmup, args.iterations))
                 with torch.inference_mode():
                     record("torch", time_calls(lambda: model(x), args.warmup, args.iterations))
-                if session is not None:
-                    xn = x.numpy()
-                    record("ort", probed("ort", (name, batch),
-                                         lambda: time_calls(lambda: session.run(None, {"input": xn}), args.warmup, args.iterations)))
-                    per_round[(name, batch)]["wall"].append(medians["ort"][0] / medians["swift"][0])
-                    per_round[(name, batch)]["cpu"].append(medians["ort"][1] / medians["swift"][1])
                 print(f"threads {threads} round {round_ + 1}/{args.rounds} {name} batch {batch}: "
                       + ", ".join(f"{k} {statistics.median(v):.2f} ms" for k, v in t.items() if v), file=sys.stderr)
         results.append((threads, os.getloadavg()[0], times, cpu, per_round, probes))

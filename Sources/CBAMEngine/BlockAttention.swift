@@ -67,9 +67,10 @@ enum BlockAttention {
     /// each, and each step reads lines the other core wrote in the step before: when the host puts the two vCPUs on
     /// cores that share no L3 (a cache line's round trip 330-460 ns instead of 52-95), the default model's four
     /// attention modules (maps of 6-49 K floats at batch 1) took 0.22 ms of a 1.86 ms pass on two threads, against
-    /// 0.08 ms of 1.32 when the cores were close. On one thread, the default model at batch 1 on two threads, runs in
-    /// turn classified by the round trip before and after each: 1.893 → 1.786 ms on far-apart cores, 1.286 → 1.277
-    /// on close ones. ResNet-50's maps (100-800 K floats at batch 1) stay split.
+    /// 0.08 ms of 1.32 when the cores were close. On one thread, passes on two threads at batch 1 in turn, classified
+    /// by the round trip before and after each: the default model 1.893 → 1.786 ms on far-apart cores, 1.286 → 1.277
+    /// on close ones; CBAM-ResNet-20 (maps of 4-16 K floats) 1.102 → 0.984 and 0.596 → 0.583. ResNet-50's maps
+    /// (100-800 K floats at batch 1) stay split.
     static let splitFrom = 1 << 16
 
     /// Refines `feature` and finishes the residual block: `output = relu(attention(F) + identity)`.

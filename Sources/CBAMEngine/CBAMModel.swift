@@ -54,12 +54,8 @@ public final class CBAMModel: Sendable {
     /// Multiply-adds of a pass per input pixel (at the config's input size); sizes the work of a pass.
     let multiplyAddsPerPixel: Double
     /// Passes below this many multiply-adds run on one thread (measured: docs/engine-performance.md). With the
-    /// engine's spinning `WorkerPool` a layer's split costs microseconds, but every layer of a split pass reads lines
-    /// the other core wrote, and when the host puts the two vCPUs on cores that share no L3 that costs more than the
-    /// second core gives to a pass under a millisecond: CBAM-ResNet-20 at batch 1 (41 M multiply-adds) on two threads
-    /// took 0.58-0.62 ms on close cores and 1.04-1.24 ms on far-apart ones, for seconds at a time, and 0.65-0.71 ms
-    /// on one. The default model at batch 1 (253 M) stays split: 1.3-1.9 ms on two threads, 2.0 on one.
-    static let multithreadingThreshold = 1e8
+    /// engine's spinning `WorkerPool`, a layer's split costs microseconds, so only toy passes stay on one thread.
+    static let multithreadingThreshold = 1e7
     var features: Int { blocks.last?.outChannels ?? stem.last!.outChannels }
 
     /// The names of the blocks with attention ("layerX.Y"), in the order their maps come back.
