@@ -174,8 +174,12 @@ struct Conv2D: Sendable {
     }
 
     /// Whether a pass on `threads` threads splits the output channels rather than the output columns: with fewer
-    /// than 64 columns per thread (one AVX-512 tile's width).
-    static func sharesOutputChannels(columns: Int, threads: Int) -> Bool { threads > 1 && columns < 64 * threads }
+    /// than 128 columns per thread (two AVX-512 tiles' width). Split by columns, each thread reads all of the layer's
+    /// weights for its few columns; ResNet-50's 14x14 maps at batch 1 (196 columns) were split by columns up to the
+    /// eighth session (64 a thread): by channels, two threads, runs in turn classified by a cache line's round trip
+    /// before and after each, 38.03 → 37.56 ms on cores that share an L3 and 39.58 → 38.07 over all runs (ninth
+    /// session; 512 a thread, which also splits the 28x28 maps by channels, 37.64 and 38.21).
+    static func sharesOutputChannels(columns: Int, threads: Int) -> Bool { threads > 1 && columns < 128 * threads }
 
     /// Output columns per tile: the tile's unfolded input (`depth` × columns floats) about 1 MB, so it stays in L2,
     /// but at least 128 columns.
