@@ -4,9 +4,10 @@ struct CBAM {
     let channel: ChannelAttention
     let spatial: SpatialAttention
 
-    func scratchCount(batch: Int, height: Int, width: Int) -> Int {
+    /// Floats of scratch for a pass on `threads` threads.
+    func scratchCount(batch: Int, height: Int, width: Int, threads: Int = 1) -> Int {
         Self.mapCount(channels: channel.channels, batch: batch, height: height, width: width)
-            + max(ChannelAttention.scratchCount(channels: channel.channels, hidden: channel.hidden, batch: batch),
+            + max(ChannelAttention.scratchCount(channels: channel.channels, hidden: channel.hidden, batch: batch, threads: threads),
                   spatial.scratchCount(batch: batch, height: height, width: width))
     }
 
