@@ -54,9 +54,9 @@ enum BlockAttention {
         }
     }
 
-    func scratchCount(batch: Int, height: Int, width: Int, threads: Int = 1) -> Int {
+    func scratchCount(batch: Int, height: Int, width: Int) -> Int {
         switch self {
-        case .cbam(let m): m.scratchCount(batch: batch, height: height, width: width, threads: threads)
+        case .cbam(let m): m.scratchCount(batch: batch, height: height, width: width)
         case .se(let m): batch * m.channels + SqueezeExcitation.scratchCount(channels: m.channels, hidden: m.hidden, batch: batch)
         case .eca(let m): batch * m.channels + EfficientChannelAttention.scratchCount(channels: m.channels, batch: batch)
         }
@@ -98,7 +98,7 @@ enum BlockAttention {
 func finishPlanes(_ feature: FeatureMap, channelMap: UnsafePointer<Float>, spatialMap: UnsafePointer<Float>?,
                   identity: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, threads: Int) {
     let (n, hw) = (feature.batch, feature.pixels)
-    if splitsPixels(feature, threads: threads) {
+    if n < threads && !Conv2D.sharesOutputChannels(columns: n * hw, threads: threads) {
         parallelFor(threads, threads: threads) { part, _ in
             let pixels = alignedPart(part, of: threads, count: hw, multiple: 16)
             for ch in 0..<feature.channels {
@@ -118,13 +118,6 @@ func finishPlanes(_ feature: FeatureMap, channelMap: UnsafePointer<Float>, spati
             }
         }
     }
-}
-
-/// Whether an attention pass over `feature` on `threads` threads shares out each plane's pixels rather than the
-/// channels: with fewer images than threads, where the convolution before it split columns (rows of the map), so that
-/// each thread reads the rows its own core wrote.
-func splitsPixels(_ feature: FeatureMap, threads: Int) -> Bool {
-    feature.batch < threads && !Conv2D.sharesOutputChannels(columns: feature.batch * feature.pixels, threads: threads)
 }
 
 /// The same on `pixels` of one channel's plane of one image.

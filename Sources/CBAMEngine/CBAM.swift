@@ -4,10 +4,9 @@ struct CBAM {
     let channel: ChannelAttention
     let spatial: SpatialAttention
 
-    /// Floats of scratch for a pass on `threads` threads.
-    func scratchCount(batch: Int, height: Int, width: Int, threads: Int = 1) -> Int {
+    func scratchCount(batch: Int, height: Int, width: Int) -> Int {
         Self.mapCount(channels: channel.channels, batch: batch, height: height, width: width)
-            + max(ChannelAttention.scratchCount(channels: channel.channels, hidden: channel.hidden, batch: batch, threads: threads),
+            + max(ChannelAttention.scratchCount(channels: channel.channels, hidden: channel.hidden, batch: batch),
                   spatial.scratchCount(batch: batch, height: height, width: width))
     }
 

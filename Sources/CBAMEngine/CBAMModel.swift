@@ -285,7 +285,7 @@ public final class CBAMModel: Sendable {
             }
             if let d = block.downsample { columns = max(columns, d.bufferCount(batch: n, height: inH, width: inW, threads: threads)) }
             if let attention = block.attention {
-                scratch = max(scratch, attention.scratchCount(batch: n, height: h, width: w, threads: threads))
+                scratch = max(scratch, attention.scratchCount(batch: n, height: h, width: w))
             }
         }
         return (activation, max(columns, 1), scratch)

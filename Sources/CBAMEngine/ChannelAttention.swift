@@ -7,11 +7,9 @@ struct ChannelAttention {
     var channels: Int { mlp.channels }
     var hidden: Int { mlp.hidden }
 
-    /// Floats of scratch for a batch: both pools, the MLP's scratch and its outputs, for each image; then room for
-    /// the pools of each thread but the first when they split the pixels.
-    static func scratchCount(channels: Int, hidden: Int, batch: Int, threads: Int = 1) -> Int {
+    /// Floats of scratch for a batch: both pools, the MLP's scratch and its outputs, for each image.
+    static func scratchCount(channels: Int, hidden: Int, batch: Int) -> Int {
         2 * batch * 2 * channels + ChannelMLP.scratchCount(channels: channels, hidden: hidden, vectors: 2 * batch)
-            + (threads - 1) * 2 * batch * channels
     }
 
     func parameterCount(bias: Bool) -> Int { 2 * channels * hidden + (bias ? hidden + channels : 0) }
@@ -26,14 +24,8 @@ struct ChannelAttention {
         // `[C, 2n]`, each branch with its own `b2`.
         let pooled = scratch
         let mlpOut = pooled + 2 * n * channels
-        let mlpScratch = mlpOut + 2 * n * channels
-        if splitsPixels(feature, threads: threads) {
-            let partials = mlpScratch + ChannelMLP.scratchCount(channels: channels, hidden: hidden, vectors: 2 * n)
-            channelPools(feature, average: pooled, maximum: pooled + n * channels, splittingPixels: threads, partials: partials)
-        } else {
-            channelPools(feature, average: pooled, maximum: pooled + n * channels, threads: threads)
-        }
-        mlp(pooled, vectors: 2 * n, into: mlpOut, scratch: mlpScratch, threads: threads)
+        channelPools(feature, average: pooled, maximum: pooled + n * channels, threads: threads)
+        mlp(pooled, vectors: 2 * n, into: mlpOut, scratch: mlpOut + 2 * n * channels, threads: threads)
         for image in 0..<n {
             for c in 0..<channels {
                 map[image * channels + c] = sigmoid(mlpOut[c * 2 * n + image] + mlpOut[c * 2 * n + n + image])

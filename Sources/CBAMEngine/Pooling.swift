@@ -66,7 +66,7 @@ func globalAveragePool(_ input: FeatureMap, into output: UnsafeMutablePointer<Fl
 }
 
 /// Mean and max over each channel's H×W, CBAM's channel-attention pools:
-/// `avg[n·C + c]` and `max[n·C + c]`, the channels shared out between threads.
+/// `avg[n·C + c]` and `max[n·C + c]`.
 func channelPools(_ input: FeatureMap, average avg: UnsafeMutablePointer<Float>, maximum mx: UnsafeMutablePointer<Float>,
                   threads: Int = 1) {
     let hw = input.pixels
@@ -80,38 +80,4 @@ func channelPools(_ input: FeatureMap, average avg: UnsafeMutablePointer<Float>,
             }
         }
     }
-}
-
-/// The same pools with each plane's pixels shared out between threads instead of the channels, for a map whose
-/// convolution split its rows: each thread sums and maxes its own part of every plane (the rows its core wrote) into
-/// `avg` and `max` (thread 0) or `partials` (2·N·C floats for each further thread), and the caller combines them.
-/// Split by channels, every thread read the half of each plane that the other core wrote: ResNet-50 at batch 1 on two
-/// threads, on cores that share no L3, spent 8.6 ms a pass in its attention modules against 2.9 on close ones.
-func channelPools(_ input: FeatureMap, average avg: UnsafeMutablePointer<Float>, maximum mx: UnsafeMutablePointer<Float>,
-                  splittingPixels threads: Int, partials: UnsafeMutablePointer<Float>) {
-    let (n, c, hw) = (input.batch, input.channels, input.pixels)
-    let count = n * c
-    parallelFor(threads, threads: threads) { part, _ in
-        let pixels = alignedPart(part, of: threads, count: hw, multiple: 16)
-        let sums = part == 0 ? avg : partials + (part - 1) * 2 * count
-        let tops = part == 0 ? mx : sums + count
-        for ch in 0..<c {
-            for image in 0..<n {
-                var (total, top): (Float, Float) = (0, -.infinity)
-                if !pixels.isEmpty {
-                    cbam_sum_and_max(input.data + (ch * n + image) * hw + pixels.lowerBound, Int32(pixels.count), &total, &top)
-                }
-                sums[image * c + ch] = total
-                tops[image * c + ch] = top
-            }
-        }
-    }
-    for part in 1..<max(threads, 1) {
-        let sums = partials + (part - 1) * 2 * count, tops = sums + count
-        for i in 0..<count {
-            avg[i] += sums[i]
-            mx[i] = max(mx[i], tops[i])
-        }
-    }
-    for i in 0..<count { avg[i] /= Float(hw) }
 }

@@ -240,7 +240,7 @@ import Testing
                              w2: rng.array(c * hidden), b2: rng.array(c))
         let cbam = CBAM(channel: ChannelAttention(mlp: mlp), spatial: SpatialAttention(kernel: 7, weight: rng.array(98), bias: 0.1))
         let feature = rng.array(c * n * h * w), identity = rng.array(c * n * h * w)
-        let scratchCount = cbam.scratchCount(batch: n, height: h, width: w, threads: 3)
+        let scratchCount = cbam.scratchCount(batch: n, height: h, width: w)
         var results: [(output: [Float], maps: [Float])] = []
         for threads in [1, 2, 3] {
             var x = feature
