@@ -11,17 +11,18 @@ ECA-ResNet-50d (deep stem, average-pool shortcut) at 224x224, batch 1, random li
 `pip install timm==1.0.31`; leave them out with --cases).
 Each engine runs `--rounds` rounds of `--iterations` timed passes (after `--warmup`), the engines taking turns
 within each round so that a drift in machine load hits all three alike, the engine and ONNX Runtime back to back
-(PyTorch after them); the table gives the median over all timed passes. PyTorch runs under torch.inference_mode with torch.set_num_threads(threads); ONNX Runtime
-with intra_op_num_threads=threads and all graph optimisations; the engine with `cbam-bench --threads`.
+(PyTorch after them); the table gives the median over all timed passes. PyTorch runs under torch.inference_mode
+with torch.set_num_threads(threads); ONNX Runtime with intra_op_num_threads=threads and all graph optimisations;
+the engine with `cbam-bench --threads`.
 Before timing, the engine's logits are checked against PyTorch's on the same input. Besides wall-clock time the
 table gives process CPU time (all threads), which a machine shared with other jobs disturbs less.
 Two more columns show what the medians hide: the lowest and highest ORT / engine of single rounds (each round's
-medians, the engine and ORT timed back to back), and in the CPU table the engine's CPU / (wall x threads) over all of its
-timed passes together (above 1: it kept more cores busy than it was given). Sums, because the medians of CPU and
+medians, the engine and ORT timed back to back), and in the CPU table the engine's CPU / (wall x threads) over all
+of its timed passes together (above 1: it kept more cores busy than it was given). Sums, because the medians of CPU and
 wall time come from different passes; in a cell of a few milliseconds in all, the ratio can still be a few percent
 off, as Linux adds another core's thread's CPU time to the process in steps of a scheduler tick.
-With two or more threads, `cbam-bench --core-probe` runs before the engine's timing, between it and ORT's, and after ORT's:
-multiply-add chains on every thread at once, then a cache line's round trip between two threads. A virtual
+With two or more threads, `cbam-bench --core-probe` runs before the engine's timing, between it and ORT's, and
+after ORT's: multiply-add chains on every thread at once, then a cache line's round trip between two threads. A virtual
 machine's vCPUs are not always what they seem: this host at times puts two on one physical core (each probe thread
 then gets about half of the one-core peak, and a pass on two threads has one core's arithmetic), and at times on
 cores far apart (a round trip of 330-460 ns instead of 52-95: separate CCDs, whose L3s are not shared, so every
