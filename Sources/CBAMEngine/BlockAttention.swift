@@ -62,22 +62,18 @@ enum BlockAttention {
         }
     }
 
-    /// Floats of a feature map (all of its images) from which its attention is shared out between threads; a smaller
-    /// one is all done by the calling thread. Split, a small map's attention is a few fork-joins of microseconds
-    /// each, and each step reads lines the other core wrote in the step before: when the host puts the two vCPUs on
-    /// cores that share no L3 (a cache line's round trip 330-460 ns instead of 52-95), the default model's four
-    /// attention modules (maps of 6-49 K floats at batch 1) took 0.22 ms of a 1.86 ms pass on two threads, against
-    /// 0.08 ms of 1.32 when the cores were close. On one thread, passes on two threads at batch 1 in turn, classified
-    /// by the round trip before and after each: the default model 1.893 → 1.786 ms on far-apart cores, 1.286 → 1.277
-    /// on close ones; CBAM-ResNet-20 (maps of 4-16 K floats) 1.102 → 0.984 and 0.596 → 0.583. ResNet-50's maps
-    /// (100-800 K floats at batch 1) stay split.
-    static let splitFrom = 1 << 16
-
     /// Refines `feature` and finishes the residual block: `output = relu(attention(F) + identity)`.
     /// Leaves the channel map `[N, C]` at the start of `scratch`, then (CBAM only) the spatial map `[N, H, W]`.
     func refine(_ feature: FeatureMap, identity: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>,
                 scratch: UnsafeMutablePointer<Float>, threads: Int = 1) {
-        let threads = feature.count < Self.splitFrom ? 1 : threads
+        // With fewer images than threads (in a model's pass: one image on two threads), the calling thread does all of
+        // it. Split, the attention is a few fork-joins and each step reads lines the other core wrote in the step
+        // before; when the host puts the two vCPUs on cores that share no L3 (a cache line's round trip 330-460 ns
+        // instead of 52-95) that costs more than the second core gives. Two threads, batch 1, runs in turn classified
+        // by the round trip before and after each: on the default model's maps (6-49 K floats) 1.893 → 1.786 ms far
+        // apart, 1.286 → 1.277 close; CBAM-ResNet-20 1.102 → 0.984 and 0.596 → 0.583; ResNet-50 (maps of 100-800 K
+        // floats) 49.51 → 46.07 ms far apart and 37.35 → 37.51 close.
+        let threads = feature.batch < threads ? 1 : threads
         let channelMap: UnsafeMutablePointer<Float> = scratch
         switch self {
         case .cbam(let m):

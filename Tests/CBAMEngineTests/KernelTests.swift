@@ -230,8 +230,8 @@ import Testing
 
     /// A whole CBAM module (channel pools, MLP, spatial pools and convolution, refine) with its steps shared out
     /// between 2 and 3 threads gives the maps and the output that one thread gives: one image (each step split
-    /// within it) and four (image by image). Through `BlockAttention` a map under `splitFrom` floats runs on one
-    /// thread whatever it is given, so the model's passes on small maps no longer reach these paths.
+    /// within it) and four (image by image). Through `BlockAttention` a batch with fewer images than threads runs on
+    /// one thread, so the model's passes no longer reach the first of these paths.
     @Test(arguments: [(1, 24, 9, 11), (4, 24, 9, 11), (1, 40, 40, 48)])
     func cbamSplitAcrossThreadsMatchesOneThread(batch n: Int, channels c: Int, height h: Int, width w: Int) {
         var rng = SeededValues(seed: UInt64(n * 1000 + c * 10 + h))
