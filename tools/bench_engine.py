@@ -270,8 +270,8 @@ def main() -> None:
     for threads, load, times, cpu, per_round, probes in results:
         print(f"### threads = {threads} (load average {load:.1f} at the end)\n")
         if threads > 1:
-            print(f"Core probe: {threads} threads of multiply-add chains, then a cache line's round trip, before and "
-                  f"after each timing; best {peak:.0f} GFLOP/s a thread, a round on a shared core below "
+            print(f"Core probe: {threads} threads of multiply-add chains, then a cache line's round trip, before the "
+                  f"engine's timing, between it and ORT's and after ORT's; best {peak:.0f} GFLOP/s a thread, a round on a shared core below "
                   f"{0.75 * peak:.0f}, on far-apart cores above {FAR_APART_NS} ns a round trip.\n")
         for title, key, table in (("wall-clock", "wall", times), ("process CPU time", "cpu", cpu)):
             print(f"{title}:\n")
