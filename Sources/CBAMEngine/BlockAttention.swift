@@ -87,25 +87,11 @@ enum BlockAttention {
 }
 
 /// The end of every attention block, `output = relu(F ⊗ M_c (⊗ M_s) + identity)` over the whole batch in memory
-/// order: `channelMap` is `[N, C]`, `spatialMap` (CBAM's) `[N, H, W]`. Threads share the channels, or, with fewer
-/// images than threads where the convolution before shared out columns (rows of the map), the pixels: each thread then
-/// reads the rows its own core wrote (ResNet-50 at batch 1, two threads: split by channels, the refine of the 28x28
-/// and 14x14 maps was slower than on one thread).
+/// order: `channelMap` is `[N, C]`, `spatialMap` (CBAM's) `[N, H, W]`; threads share the channels. (A batch with
+/// fewer images than threads never gets here on more than one: `BlockAttention.refine` runs it on one.)
 func finishPlanes(_ feature: FeatureMap, channelMap: UnsafePointer<Float>, spatialMap: UnsafePointer<Float>?,
                   identity: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, threads: Int) {
     let (n, hw) = (feature.batch, feature.pixels)
-    if n < threads && !Conv2D.sharesOutputChannels(columns: n * hw, threads: threads) {
-        parallelFor(threads, threads: threads) { part, _ in
-            let pixels = alignedPart(part, of: threads, count: hw, multiple: 16)
-            for ch in 0..<feature.channels {
-                for image in 0..<n {
-                    finishPlane(feature, image: image, channel: ch, pixels: pixels, channelMap: channelMap,
-                                spatialMap: spatialMap, identity: identity, into: output)
-                }
-            }
-        }
-        return
-    }
     parallelRanges(feature.channels, threads: threads) { channels in
         for ch in channels {
             for image in 0..<n {

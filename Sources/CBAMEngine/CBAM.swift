@@ -23,8 +23,8 @@ struct CBAM {
         let work = spatialMap + n * hw
         channel(feature, into: channelMap, scratch: work, threads: threads)
         guard n >= threads && c * hw <= Self.imageInCache else {
-            // Fewer images than threads (each step shared out within the image), or images too large for a core's
-            // cache: each step over the whole batch, the refine in memory order.
+            // Fewer images than threads (in a model's pass such a batch comes here on one thread), or images too large
+            // for a core's cache: each step over the whole batch, the refine in memory order.
             spatial(feature, channelMap: channelMap, into: spatialMap, scratch: work, threads: threads)
             finishPlanes(feature, channelMap: channelMap, spatialMap: spatialMap, identity: identity, into: output, threads: threads)
             return

@@ -21,23 +21,13 @@ struct SpatialAttention {
 
     /// Writes `M_s` of each image to `map[n·H·W + y·W + x]`, values in (0, 1), for the feature map
     /// `F' = M_c ⊗ F` (the channel-refined feature; `channelMap` is applied on the fly, `F'` is never stored).
-    /// The pools are shared out by pixels, the convolution by rows, so that one image keeps every thread busy.
+    /// Threads share the images, each image's map made by `map` (a batch with fewer images than threads never gets
+    /// here on more than one: `BlockAttention.refine` runs it on one).
     func callAsFunction(_ feature: FeatureMap, channelMap: UnsafePointer<Float>, into map: UnsafeMutablePointer<Float>,
                         scratch: UnsafeMutablePointer<Float>, threads: Int = 1) {
-        let (n, h, hw, c) = (feature.batch, feature.height, feature.pixels, feature.channels)
-        let parts = n >= threads ? 1 : threads
-        parallelFor(n * parts, threads: threads) { task, _ in
-            let (image, part) = task.quotientAndRemainder(dividingBy: parts)
-            let pixels = alignedPart(part, of: parts, count: hw, multiple: 8)
-            let (mean, mx) = pools(scratch, image: image, feature)
-            channelMeanAndMax(feature, image: image, pixels: pixels, scale: channelMap + image * c,
-                              mean: mean, max: mx)
-        }
-        for image in 0..<n { pad(feature, image: image, scratch: scratch) }
-        parallelFor(n * parts, threads: threads) { task, _ in
-            let (image, part) = task.quotientAndRemainder(dividingBy: parts)
-            convolve(feature, image: image, rows: part * h / parts..<(part + 1) * h / parts, scratch: scratch,
-                     into: map + image * hw)
+        let (hw, c) = (feature.pixels, feature.channels)
+        parallelFor(feature.batch, threads: threads) { image, _ in
+            self.map(feature, image: image, channelMap: channelMap + image * c, into: map + image * hw, scratch: scratch)
         }
     }
 

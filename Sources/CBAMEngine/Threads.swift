@@ -41,13 +41,6 @@ func parallelRanges(_ count: Int, threads: Int, _ body: (Range<Int>) -> Void) {
     parallelFor(parts, threads: parts) { part, _ in body(part * count / parts..<(part + 1) * count / parts) }
 }
 
-/// Part `part` of `0..<count` cut into `parts` ranges of whole groups of `multiple` (the last one cut at `count`):
-/// a split of a plane's pixels between threads in whole vectors, so that no two threads write one cache line.
-func alignedPart(_ part: Int, of parts: Int, count: Int, multiple: Int) -> Range<Int> {
-    let groups = (count + multiple - 1) / multiple
-    return min(count, part * groups / parts * multiple)..<min(count, (part + 1) * groups / parts * multiple)
-}
-
 /// Rows per part when `rows` are cut into parts of at most `most` rows for `threads` threads (column tiles,
 /// Winograd blocks). One thread takes the largest parts; several take parts of one size, as many as a multiple of
 /// the threads, so that none waits on another's short last part (ResNet-50's 56 rows at most 18 a tile were 18, 18,

@@ -205,7 +205,7 @@ import Testing
     }
 
     /// `relu(F ⊗ M_c (⊗ M_s) + identity)`, with and without a spatial map, written over F as the blocks do, on two
-    /// threads: split by channels, and (one image of 200 pixels) by pixels.
+    /// threads (the channels split between them), one image and several.
     @Test(arguments: [(1, true, 2), (7, true, 2), (49, true, 2), (49, false, 2), (100, true, 2), (100, false, 2),
                       (200, true, 1), (200, false, 1)])
     func finishPlanesMatchTheDefinition(pixels hw: Int, spatial: Bool, batch n: Int) {
@@ -229,8 +229,8 @@ import Testing
     }
 
     /// A whole CBAM module (channel pools, MLP, spatial pools and convolution, refine) with its steps shared out
-    /// between 2 and 3 threads gives the maps and the output that one thread gives: one image (each step split
-    /// within it) and four (image by image). Through `BlockAttention` a batch with fewer images than threads runs on
+    /// between 2 and 3 threads gives the maps and the output that one thread gives: one image (each step over the
+    /// whole batch) and four (image by image). Through `BlockAttention` a batch with fewer images than threads runs on
     /// one thread, so the model's passes no longer reach the first of these paths.
     @Test(arguments: [(1, 24, 9, 11), (4, 24, 9, 11), (1, 40, 40, 48)])
     func cbamSplitAcrossThreadsMatchesOneThread(batch n: Int, channels c: Int, height h: Int, width w: Int) {
@@ -257,20 +257,6 @@ import Testing
             #expect(zip(maps, results[0].maps).allSatisfy { abs($0 - $1) <= 1e-6 }, "maps on \(threads) threads")
         }
         #expect(results[0].maps.allSatisfy { $0 > 0 && $0 < 1 })
-    }
-
-    /// A plane's pixels cut between threads: the parts follow one another without gaps, cover the plane, and every
-    /// cut but the plane's end falls on a whole group.
-    @Test(arguments: [(200, 2, 16), (49, 2, 16), (7, 3, 8), (1024, 3, 8), (5, 4, 16)])
-    func alignedPartsCoverThePlane(count: Int, parts: Int, multiple: Int) {
-        var next = 0
-        for part in 0..<parts {
-            let range = alignedPart(part, of: parts, count: count, multiple: multiple)
-            #expect(range.lowerBound == next)
-            #expect(range.upperBound == count || range.upperBound % multiple == 0)
-            next = range.upperBound
-        }
-        #expect(next == count)
     }
 
     @Test(arguments: [(1, 1, 1), (3, 5, 7), (17, 9, 33), (64, 2, 100)])
@@ -303,8 +289,8 @@ import Testing
         let channelMap = rng.array(n * c).map { ($0 + 1) / 2 }
         let weight = rng.array(2 * k * k)
         let attention = SpatialAttention(kernel: k, weight: weight, bias: 0.25)
-        // The whole batch on one thread and on three (pools split by pixels, the convolution by rows), and image by
-        // image (the path of a batch whose images fit in cache).
+        // The whole batch on one thread and on three (the images shared out), and image by image (the path of a batch
+        // whose images fit in cache).
         var maps = [[Float]](repeating: [Float](repeating: .nan, count: n * h * w), count: 3)
         for (way, threads) in [(0, 1), (1, 3), (2, 1)] {
             var scratch = [Float](repeating: .nan, count: attention.scratchCount(batch: n, height: h, width: w))
