@@ -66,20 +66,24 @@ enum BlockAttention {
     /// Leaves the channel map `[N, C]` at the start of `scratch`, then (CBAM only) the spatial map `[N, H, W]`.
     func refine(_ feature: FeatureMap, identity: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>,
                 scratch: UnsafeMutablePointer<Float>, threads: Int = 1) {
-        // With fewer images than threads (in a model's pass: one image on two threads), the calling thread does all of
-        // it. Split, the attention is a few fork-joins and each step reads lines the other core wrote in the step
-        // before; when the host puts the two vCPUs on cores that share no L3 (a cache line's round trip 330-460 ns
-        // instead of 52-95) that costs more than the second core gives. Two threads, batch 1, runs in turn classified
-        // by the round trip before and after each: on the default model's maps (6-49 K floats) 1.893 → 1.786 ms far
-        // apart, 1.286 → 1.277 close; CBAM-ResNet-20 1.102 → 0.984 and 0.596 → 0.583; ResNet-50 (maps of 100-800 K
-        // floats) 49.51 → 46.07 ms far apart and 37.35 → 37.51 close.
+        // With fewer images than threads (in a model's pass: one image on two threads), the calling thread makes all
+        // of the passes over the map. Split, the attention is a few fork-joins and each step reads lines the other core
+        // wrote in the step before; when the host puts the two vCPUs on cores that share no L3 (a cache line's round
+        // trip 330-460 ns instead of 52-95) that costs more than the second core gives. Two threads, batch 1, runs in
+        // turn classified by the round trip before and after each: on the default model's maps (6-49 K floats)
+        // 1.893 → 1.786 ms far apart, 1.286 → 1.277 close; CBAM-ResNet-20 1.102 → 0.984 and 0.596 → 0.583;
+        // ResNet-50 (maps of 100-800 K floats) 49.51 → 46.07 ms far apart and 37.35 → 37.51 close.
+        // The channel MLP still shares its weights' rows between all `threads`: they come from memory (ResNet-50's
+        // last stage: 2 MB a block), no core wrote them, and its output is a few hundred floats. ResNet-50, two
+        // threads, batch 1, `--profile` in turn: CBAM 3.99 / 3.09 / 3.25 / 3.09 → 3.59 / 3.08 / 2.71 / 2.91 ms.
+        let mlpThreads = threads
         let threads = feature.batch < threads ? 1 : threads
         let channelMap: UnsafeMutablePointer<Float> = scratch
         switch self {
         case .cbam(let m):
-            m.refine(feature, identity: identity, into: output, scratch: scratch, threads: threads)
+            m.refine(feature, identity: identity, into: output, scratch: scratch, threads: threads, mlpThreads: mlpThreads)
             return
-        case .se(let m): m(feature, into: channelMap, scratch: scratch + feature.batch * feature.channels, threads: threads)
+        case .se(let m): m(feature, into: channelMap, scratch: scratch + feature.batch * feature.channels, threads: mlpThreads)
         case .eca(let m): m(feature, into: channelMap, scratch: scratch + feature.batch * feature.channels)
         }
         finishPlanes(feature, channelMap: channelMap, spatialMap: nil, identity: identity, into: output, threads: threads)

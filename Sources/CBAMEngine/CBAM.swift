@@ -14,14 +14,15 @@ struct CBAM {
     static func mapCount(channels: Int, batch: Int, height: Int, width: Int) -> Int { batch * (channels + height * width) }
 
     /// Refines `feature` and finishes the residual block in one pass: `output = relu(F ⊗ M_c ⊗ M_s + identity)`.
-    /// The maps are left at the start of `scratch`: `M_c` as `[N, C]`, then `M_s` as `[N, H, W]`.
+    /// The maps are left at the start of `scratch`: `M_c` as `[N, C]`, then `M_s` as `[N, H, W]`. The passes over
+    /// the map run on `threads` threads, the channel MLP on `mlpThreads` (by default as many).
     func refine(_ feature: FeatureMap, identity: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>,
-                scratch: UnsafeMutablePointer<Float>, threads: Int = 1) {
+                scratch: UnsafeMutablePointer<Float>, threads: Int = 1, mlpThreads: Int? = nil) {
         let (n, c, hw) = (feature.batch, feature.channels, feature.pixels)
         let channelMap = scratch
         let spatialMap = scratch + n * c
         let work = spatialMap + n * hw
-        channel(feature, into: channelMap, scratch: work, threads: threads)
+        channel(feature, into: channelMap, scratch: work, threads: threads, mlpThreads: mlpThreads ?? threads)
         guard n >= threads && c * hw <= Self.imageInCache else {
             // Fewer images than threads (in a model's pass such a batch comes here on one thread), or images too large
             // for a core's cache: each step over the whole batch, the refine in memory order.

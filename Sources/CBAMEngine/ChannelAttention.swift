@@ -15,9 +15,10 @@ struct ChannelAttention {
     func parameterCount(bias: Bool) -> Int { 2 * channels * hidden + (bias ? hidden + channels : 0) }
     func multiplyAdds() -> Int { 2 * 2 * channels * hidden }
 
-    /// Writes `M_c` of each image to `map[n·C + c]`, values in (0, 1).
+    /// Writes `M_c` of each image to `map[n·C + c]`, values in (0, 1). The pools run on `threads` threads, the MLP
+    /// on `mlpThreads` (by default as many).
     func callAsFunction(_ feature: FeatureMap, into map: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-                        threads: Int = 1) {
+                        threads: Int = 1, mlpThreads: Int? = nil) {
         precondition(feature.channels == channels, "ChannelAttention: \(feature.channels) channels, expected \(channels)")
         let n = feature.batch
         // Vectors 0..<n: average-pooled; n..<2n: max-pooled. One call of the MLP for all of them; its output is
@@ -25,7 +26,7 @@ struct ChannelAttention {
         let pooled = scratch
         let mlpOut = pooled + 2 * n * channels
         channelPools(feature, average: pooled, maximum: pooled + n * channels, threads: threads)
-        mlp(pooled, vectors: 2 * n, into: mlpOut, scratch: mlpOut + 2 * n * channels, threads: threads)
+        mlp(pooled, vectors: 2 * n, into: mlpOut, scratch: mlpOut + 2 * n * channels, threads: mlpThreads ?? threads)
         for image in 0..<n {
             for c in 0..<channels {
                 map[image * channels + c] = sigmoid(mlpOut[c * 2 * n + image] + mlpOut[c * 2 * n + n + image])

@@ -230,31 +230,36 @@ import Testing
 
     /// A whole CBAM module (channel pools, MLP, spatial pools and convolution, refine) with its steps shared out
     /// between 2 and 3 threads gives the maps and the output that one thread gives: one image (each step over the
-    /// whole batch) and four (image by image). Through `BlockAttention` a batch with fewer images than threads runs on
-    /// one thread, so the model's passes no longer reach the first of these paths.
-    @Test(arguments: [(1, 24, 9, 11), (4, 24, 9, 11), (1, 40, 40, 48)])
+    /// whole batch) and four (image by image). Through `BlockAttention` a batch with fewer images than threads runs its
+    /// passes over the map on one thread and its MLP on all of them (the last configuration; 512 channels are enough
+    /// for the MLP to split its rows), so the model's passes no longer reach the first of these paths.
+    @Test(arguments: [(1, 24, 9, 11), (4, 24, 9, 11), (1, 40, 40, 48), (1, 512, 7, 7)])
     func cbamSplitAcrossThreadsMatchesOneThread(batch n: Int, channels c: Int, height h: Int, width w: Int) {
         var rng = SeededValues(seed: UInt64(n * 1000 + c * 10 + h))
         let hidden = c / 8
-        let mlp = ChannelMLP(channels: c, hidden: hidden, w1: rng.array(hidden * c), b1: rng.array(hidden),
-                             w2: rng.array(c * hidden), b2: rng.array(c))
+        // Weights scaled by the fan-in, so that 512 channels do not saturate the sigmoid.
+        let (s1, s2) = (2 / Float(c).squareRoot(), 2 / Float(hidden).squareRoot())
+        let mlp = ChannelMLP(channels: c, hidden: hidden, w1: rng.array(hidden * c).map { $0 * s1 }, b1: rng.array(hidden),
+                             w2: rng.array(c * hidden).map { $0 * s2 }, b2: rng.array(c))
         let cbam = CBAM(channel: ChannelAttention(mlp: mlp), spatial: SpatialAttention(kernel: 7, weight: rng.array(98), bias: 0.1))
         let feature = rng.array(c * n * h * w), identity = rng.array(c * n * h * w)
         let scratchCount = cbam.scratchCount(batch: n, height: h, width: w)
         var results: [(output: [Float], maps: [Float])] = []
-        for threads in [1, 2, 3] {
+        let configurations = [(threads: 1, mlp: 1), (2, 2), (3, 3), (1, 2)]
+        for (threads, mlpThreads) in configurations {
             var x = feature
             var scratch = [Float](repeating: .nan, count: scratchCount)
             x.withUnsafeMutableBufferPointer { xp in scratch.withUnsafeMutableBufferPointer { sp in
                 let map = FeatureMap(data: xp.baseAddress!, channels: c, batch: n, height: h, width: w)
-                cbam.refine(map, identity: identity, into: xp.baseAddress!, scratch: sp.baseAddress!, threads: threads)
+                cbam.refine(map, identity: identity, into: xp.baseAddress!, scratch: sp.baseAddress!, threads: threads,
+                            mlpThreads: mlpThreads)
             } }
             results.append((x, Array(scratch[0..<CBAM.mapCount(channels: c, batch: n, height: h, width: w)])))
         }
-        for threads in [2, 3] {
-            let (output, maps) = results[threads - 1]
-            #expect(zip(output, results[0].output).allSatisfy { abs($0 - $1) <= 1e-6 }, "output on \(threads) threads")
-            #expect(zip(maps, results[0].maps).allSatisfy { abs($0 - $1) <= 1e-6 }, "maps on \(threads) threads")
+        for (i, configuration) in configurations.enumerated().dropFirst() {
+            let (output, maps) = results[i]
+            #expect(zip(output, results[0].output).allSatisfy { abs($0 - $1) <= 1e-6 }, "output with \(configuration)")
+            #expect(zip(maps, results[0].maps).allSatisfy { abs($0 - $1) <= 1e-6 }, "maps with \(configuration)")
         }
         #expect(results[0].maps.allSatisfy { $0 > 0 && $0 < 1 })
     }
