@@ -180,7 +180,17 @@ public final class CBAMModel: Sendable {
 
     /// One forward pass of `batch` images through the network in `workspace`, its convolutions on `threads` threads.
     func run(_ input: UnsafePointer<Float>, batch: Int, height: Int, width: Int, attention: Bool,
-                     threads: Int, in workspace: Workspace) -> (logits: [Float], attention: [[AttentionMap]]) {
+             threads: Int, in workspace: Workspace) -> (logits: [Float], attention: [[AttentionMap]]) {
+        guard threads > 1 else {
+            return runPass(input, batch: batch, height: height, width: width, attention: attention, threads: 1, in: workspace)
+        }
+        return WorkerPool.shared.duringPass {
+            runPass(input, batch: batch, height: height, width: width, attention: attention, threads: threads, in: workspace)
+        }
+    }
+
+    private func runPass(_ input: UnsafePointer<Float>, batch: Int, height: Int, width: Int, attention: Bool,
+                         threads: Int, in workspace: Workspace) -> (logits: [Float], attention: [[AttentionMap]]) {
         let plan = memoryPlan(batch: batch, height: height, width: width, threads: threads)
         workspace.reserve(activation: plan.activation, columns: plan.columns, threads: threads, scratch: plan.scratch)
         let key = ExecutionPlan.Key(batch: batch, height: height, width: width, threads: threads)
