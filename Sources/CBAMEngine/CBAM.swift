@@ -22,7 +22,7 @@ struct CBAM {
         let channelMap = scratch
         let spatialMap = scratch + n * c
         let work = spatialMap + n * hw
-        channel(feature, into: channelMap, scratch: work, threads: threads, mlpThreads: mlpThreads ?? threads)
+        channel(feature, into: channelMap, scratch: work, threads: threads, mlpThreads: mlpThreads)
         guard n >= threads && c * hw <= Self.imageInCache else {
             // Fewer images than threads (in a model's pass such a batch comes here on one thread), or images too large
             // for a core's cache: each step over the whole batch, the refine in memory order.
